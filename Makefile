@@ -1,0 +1,42 @@
+# Two commands for a fresh clone: `make run` and `make test`.
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: run test lint typecheck check bench clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+## Start the receiver on SQLite (./mailhooks.db); creates a `default` endpoint on first start.
+run: $(VENV)/.synced
+	$(VENV)/bin/mailhooks serve
+
+## Install dev dependencies and run the whole test suite.
+test: $(VENV)/.synced
+	$(VENV)/bin/pytest
+
+lint: $(VENV)/.synced
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.synced
+	$(VENV)/bin/mypy --strict src
+
+check: lint typecheck test
+
+## Ingest benchmark (needs `wrk`: apt-get install -y wrk).
+bench: $(VENV)/.synced
+	$(VENV)/bin/python benchmarks/ingest.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS)
