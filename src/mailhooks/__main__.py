@@ -1,0 +1,3 @@
+from mailhooks.cli import main
+
+main()

@@ -1,0 +1,57 @@
+"""Replace the SecretKey value in a body as received, so the store never holds it."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, urlencode
+
+import orjson
+
+#: Lower-cased name of the only authentication field SocketLabs sends.
+SECRET_FIELD = "secretkey"
+REDACTED = "[redacted]"
+
+_JSON_SECRET = re.compile(
+    rb'("(?i:secretkey)"\s*:\s*)("(?:[^"\\]|\\.)*"|-?[0-9][0-9.eE+-]*|null|true|false)'
+)
+_FORM_SECRET = re.compile(rb"(?i)((?:^|&)secretkey=)[^&]*")
+_FORM_REDACTED = urlencode({"": REDACTED})[1:].encode()
+
+
+def redact_json(body: bytes) -> bytes:
+    """The JSON body with every SecretKey value replaced, byte for byte elsewhere.
+
+    If the key is spelled in a way the pattern misses (escapes, odd nesting), the parsed
+    object is re-serialised with the value replaced instead: correctness over fidelity.
+    """
+    redacted = _JSON_SECRET.sub(rb'\1"' + REDACTED.encode() + rb'"', body)
+    try:
+        data = orjson.loads(redacted)
+    except orjson.JSONDecodeError:
+        data = None
+    if isinstance(data, dict) and _only_redacted(data.items()):
+        return redacted
+    original = orjson.loads(body)
+    return orjson.dumps(
+        {k: REDACTED if k.lower() == SECRET_FIELD else v for k, v in original.items()}
+    )
+
+
+def redact_form(body: bytes) -> bytes:
+    """The form body with every SecretKey value replaced; re-encoded if the key is escaped."""
+    redacted = _FORM_SECRET.sub(rb"\1" + _FORM_REDACTED, body)
+    pairs = parse_qsl(redacted.decode("utf-8"), keep_blank_values=True)
+    if _only_redacted(pairs):
+        return redacted
+    original = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
+    return urlencode(
+        [(k, REDACTED if k.lower() == SECRET_FIELD else v) for k, v in original]
+    ).encode()
+
+
+def _only_redacted(items: object) -> bool:
+    return all(
+        value == REDACTED
+        for key, value in items  # type: ignore[attr-defined]
+        if isinstance(key, str) and key.lower() == SECRET_FIELD
+    )
