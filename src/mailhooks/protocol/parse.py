@@ -46,6 +46,8 @@ TRACKING_KINDS: dict[int, Kind] = {
 }
 JSON_MEDIA_TYPES = frozenset({"application/json", "text/json"})
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+#: Deepest JSON nesting accepted (the top-level object is level 1; real bodies use 4).
+MAX_DEPTH = 32
 
 
 def parse_body(body: bytes, content_type: str | None) -> Notification:
@@ -80,7 +82,7 @@ def parse_json(body: bytes) -> Notification:
         raise ParseError(f"body is not valid JSON ({_first_line(error)})") from error
     if not isinstance(data, dict):
         raise ParseError(f"JSON body must be an object, got {type(data).__name__}")
-    _reject_nul(data)
+    _check_values(data)
     event, secret = _build(data, WireFormat.JSON)
     return Notification(event=event, secret_key=secret, redacted_body=redact_json(body))
 
@@ -96,7 +98,7 @@ def parse_form(body: bytes) -> Notification:
     data: dict[str, Any] = {}
     for key, value in pairs:
         data.setdefault(key, value)  # a repeated key keeps its first value
-    _reject_nul(data)
+    _check_values(data)
     event, secret = _build(data, WireFormat.FORM)
     return Notification(event=event, secret_key=secret, redacted_body=redact_form(body))
 
@@ -113,7 +115,11 @@ def _build(data: Mapping[str, Any], wire_format: WireFormat) -> tuple[Event, str
     tracking_type: int | None = None
     if wire_type.lower() == "tracking":
         tracking_type = to_enum_int("TrackingType", get("TrackingType"), TrackingType)
-        kind = TRACKING_KINDS.get(tracking_type, Kind.UNKNOWN) if tracking_type is not None else Kind.UNKNOWN
+        kind = (
+            TRACKING_KINDS.get(tracking_type, Kind.UNKNOWN)
+            if tracking_type is not None
+            else Kind.UNKNOWN
+        )
     failure_type = failure_code = None
     if kind is Kind.FAILED:
         failure_type = to_enum_int("FailureType", get("FailureType"), FailureType)
@@ -139,7 +145,15 @@ def _build(data: Mapping[str, Any], wire_format: WireFormat) -> tuple[Event, str
         tags=tags,
         fields=fields,
     )
-    return event, None if secret is None else to_text("SecretKey", secret)
+    return event, _secret_text(secret)
+
+
+def _secret_text(value: Any) -> str | None:
+    """The SecretKey as text; unlike other fields, a bad value is never shown in the error."""
+    if isinstance(value, dict | list):
+        shape = "an object" if isinstance(value, dict) else "an array"
+        raise ParseError(f"SecretKey must be text, got {shape}")
+    return to_text("SecretKey", value)
 
 
 def _case_insensitive(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -161,7 +175,9 @@ def _data_meta_tags(data: Any) -> tuple[tuple[tuple[str, str], ...], tuple[str, 
         return (), ()
     lookup = _case_insensitive(data)
     meta = lookup.get("meta")
-    items: Iterable[Any] = meta if isinstance(meta, list) else [meta] if isinstance(meta, dict) else []
+    items: Iterable[Any] = (
+        meta if isinstance(meta, list) else [meta] if isinstance(meta, dict) else []
+    )
     pairs: list[tuple[str, str]] = []
     for item in items:
         if not isinstance(item, dict):
@@ -182,18 +198,38 @@ def _as_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _reject_nul(value: Any, path: str = "body") -> None:
-    """PostgreSQL text cannot hold NUL, and SocketLabs never sends it: refuse it up front."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ParseError(f"{path} contains a NUL character")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _reject_nul(key, path)
-            _reject_nul(item, str(key)[:40])
-    elif isinstance(value, list):
-        for item in value:
-            _reject_nul(item, path)
+def _check_values(data: dict[str, Any]) -> None:
+    """Refuse NUL characters and deep nesting before anything else reads the body.
+
+    PostgreSQL text cannot hold NUL, and SocketLabs never sends it. Real bodies are four
+    levels deep; a deeper one would exhaust the recursion of the code that walks or
+    re-serialises it (orjson.dumps stops at 255 levels), so it is refused up front.
+    Iterative, so the check itself cannot hit the recursion limit.
+    """
+    stack: list[tuple[Any, str, int]] = [(data, "body", 1)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise ParseError(f"{path} contains a NUL character")
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        if depth > MAX_DEPTH:
+            raise ParseError(f"body is nested deeper than {MAX_DEPTH} levels")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if "\x00" in key:
+                    raise ParseError(f"a field name in {path} contains a NUL character")
+                stack.append((item, _field_label(key), depth + 1))
+        else:
+            stack.extend((item, path, depth + 1) for item in value)
+
+
+def _field_label(key: str) -> str:
+    """A field name fit for a one-line message: quoted and escaped if odd, and short."""
+    label = key if key.isprintable() and len(key) <= 40 else repr(key)
+    return label if len(label) <= 40 else label[:37] + "..."
 
 
 def _first_line(error: Exception) -> str:

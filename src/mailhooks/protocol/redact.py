@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
@@ -23,18 +25,25 @@ def redact_json(body: bytes) -> bytes:
 
     If the key is spelled in a way the pattern misses (escapes, odd nesting), the parsed
     object is re-serialised with the value replaced instead: correctness over fidelity.
+    The check reads every top-level pair, duplicates included: a parser that keeps only
+    the last of two equal keys would hide an escaped `"Secret\\u004bey"` before a plain one.
+    Expects a body `parse_json` accepted (an object, at most `MAX_DEPTH` levels deep).
     """
     redacted = _JSON_SECRET.sub(rb'\1"' + REDACTED.encode() + rb'"', body)
     try:
-        data = orjson.loads(redacted)
-    except orjson.JSONDecodeError:
-        data = None
-    if isinstance(data, dict) and _only_redacted(data.items()):
+        pairs = json.loads(redacted, object_pairs_hook=_pairs)
+    except (ValueError, RecursionError):
+        pairs = None
+    if isinstance(pairs, list) and _only_redacted(pairs):
         return redacted
     original = orjson.loads(body)
     return orjson.dumps(
         {k: REDACTED if k.lower() == SECRET_FIELD else v for k, v in original.items()}
     )
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    return pairs
 
 
 def redact_form(body: bytes) -> bytes:

@@ -42,7 +42,8 @@ def format_datetime(moment: datetime, wire_format: WireFormat) -> str:
     moment = moment.astimezone(UTC)
     if wire_format is WireFormat.FORM:
         return email.utils.format_datetime(moment, usegmt=True)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+    # Not strftime("%Y"): glibc writes year 5 as "5", not "0005".
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S.%f}0Z"
 
 
 def sample_fields(
@@ -140,6 +141,8 @@ def encode(fields: dict[str, Any], wire_format: WireFormat) -> tuple[bytes, str]
     return urlencode(flat).encode(), FORM_CONTENT_TYPE
 
 
-def sample_body(kind: Kind, wire_format: WireFormat = WireFormat.JSON, **options: Any) -> tuple[bytes, str]:
+def sample_body(
+    kind: Kind, wire_format: WireFormat = WireFormat.JSON, **options: Any
+) -> tuple[bytes, str]:
     """Shortcut: `encode(sample_fields(kind, ...))`."""
     return encode(sample_fields(kind, wire_format=wire_format, **options), wire_format)

@@ -11,6 +11,8 @@ from typing import Any
 from mailhooks.errors import ParseError
 
 _INT_TEXT = re.compile(r"[+-]?\d{1,18}")
+#: Every id is stored as a signed 64-bit integer (PostgreSQL bigint); orjson reads up to u64.
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 # ISO-8601 as SocketLabs sends it: 7 fractional digits, which datetime.fromisoformat
 # rejects before Python 3.11 and truncates after; we cut to microseconds ourselves.
 _ISO = re.compile(
@@ -31,6 +33,8 @@ def to_int(name: str, value: Any) -> int | None:
     if isinstance(value, bool):
         raise ParseError(f"{name} must be an integer, not a boolean")
     if isinstance(value, int):
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            raise ParseError(f"{name} must be a 64-bit integer, got {_describe(value)}")
         return value
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
         return int(value)
@@ -88,7 +92,10 @@ def _parse_iso(text: str) -> datetime | None:
         parsed = datetime.fromisoformat(f"{match['base']}.{frac}{tz}")
     except ValueError:
         return None
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before datetime.min in UTC
+        return None
 
 
 def _parse_rfc1123(text: str) -> datetime | None:

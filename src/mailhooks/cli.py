@@ -1,0 +1,267 @@
+"""The `mailhooks` command: thin Typer commands over the library; errors are one line, exit 1."""
+
+from __future__ import annotations
+
+import enum
+import functools
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+
+import orjson
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from mailhooks.config import Settings
+from mailhooks.errors import ConfigError, MailhooksError
+from mailhooks.protocol.auth import generate_secret
+from mailhooks.protocol.events import WireFormat
+from mailhooks.store import endpoints as endpoint_store
+from mailhooks.store import migrate
+from mailhooks.store.engine import create_store_engine
+
+app = typer.Typer(
+    help="Receive, store and query SocketLabs email event notifications.", no_args_is_help=True
+)
+endpoint_app = typer.Typer(
+    help="Manage receiving endpoints and their secret keys.", no_args_is_help=True
+)
+db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+app.add_typer(endpoint_app, name="endpoint")
+app.add_typer(db_app, name="db")
+console = Console()
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url", help="sqlite:///path or postgresql://... [env: MAILHOOKS_DATABASE_URL]"
+    ),
+]
+
+
+class FormatChoice(enum.StrEnum):
+    json = "json"
+    form = "form"
+
+
+def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Users see `error: ...` and exit status 1, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except MailhooksError as error:
+            _fail(error.message)
+        except ValidationError as error:
+            first = error.errors()[0]
+            _fail(f"setting {'.'.join(map(str, first['loc']))}: {first['msg']}")
+        except SQLAlchemyError as error:
+            _fail(f"database error: {str(error).splitlines()[0][:200]}")
+
+    return wrapper
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+
+
+def open_store(settings: Settings) -> Engine:
+    engine = create_store_engine(settings.database_url)
+    migrate.upgrade(engine)
+    return engine
+
+
+@app.command()
+@one_line_errors
+def serve(
+    database_url: DatabaseUrl = None,
+    host: Annotated[
+        str | None, typer.Option(help="[env: MAILHOOKS_HOST, default 127.0.0.1]")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="[env: MAILHOOKS_PORT, default 8000]")] = None,
+    batch_max: Annotated[
+        int | None, typer.Option(help="Most events per commit [env: MAILHOOKS_BATCH_MAX]")
+    ] = None,
+    batch_wait_ms: Annotated[
+        float | None,
+        typer.Option(help="Wait for a batch to fill, ms [env: MAILHOOKS_BATCH_WAIT_MS]"),
+    ] = None,
+    queue_max: Annotated[
+        int | None, typer.Option(help="Pending events before 503 [env: MAILHOOKS_QUEUE_MAX]")
+    ] = None,
+    body_max_bytes: Annotated[
+        int | None, typer.Option(help="Body cap [env: MAILHOOKS_BODY_MAX_BYTES]")
+    ] = None,
+    log_level: Annotated[str | None, typer.Option(help="[env: MAILHOOKS_LOG_LEVEL]")] = None,
+) -> None:
+    """Run the receiver: POST /hooks/{endpoint}. Migrates the schema first.
+
+    Example: mailhooks serve --database-url sqlite:///events.db --port 8000
+    """
+    from mailhooks.server import run
+
+    settings = load_settings(
+        database_url=database_url,
+        host=host,
+        port=port,
+        batch_max=batch_max,
+        batch_wait_ms=batch_wait_ms,
+        queue_max=queue_max,
+        body_max_bytes=body_max_bytes,
+        log_level=log_level,
+    )
+    run(settings)
+
+
+@endpoint_app.command("add")
+@one_line_errors
+def endpoint_add(
+    name: Annotated[str, typer.Argument(help="Last URL segment: POST /hooks/NAME")],
+    server_id: Annotated[int, typer.Option("--server-id", help="Your SocketLabs ServerId")],
+    wire_format: Annotated[
+        FormatChoice, typer.Option("--format", help="json (Event Webhook) or form (legacy)")
+    ] = FormatChoice.json,
+    secret: Annotated[
+        str | None, typer.Option(help="The webhook's secret key; generated when omitted")
+    ] = None,
+    validation_key: Annotated[
+        str | None, typer.Option(help="Legacy form endpoints: the Validation Key")
+    ] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Add an endpoint. Without --secret a strong key is generated and printed once.
+
+    Example: mailhooks endpoint add prod --format json --server-id 12345 --secret KEY
+    """
+    engine = open_store(load_settings(database_url=database_url))
+    generated = secret is None
+    key = generate_secret() if secret is None else secret
+    endpoint = endpoint_store.add_endpoint(
+        engine,
+        name,
+        wire_format=WireFormat(wire_format.value),
+        server_id=server_id,
+        secret=key,
+        validation_key=validation_key,
+    )
+    typer.echo(
+        f"added endpoint {endpoint.name}: POST /hooks/{endpoint.name} "
+        f"({endpoint.wire_format}, ServerId {endpoint.server_id})"
+    )
+    if generated:
+        typer.echo(f"secret key (shown once, stored only as a hash): {key}")
+
+
+@endpoint_app.command("list")
+@one_line_errors
+def endpoint_list(
+    database_url: DatabaseUrl = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines for scripts")] = False,
+) -> None:
+    """List endpoints with their key fingerprints (never the keys)."""
+    engine = open_store(load_settings(database_url=database_url))
+    rows = [
+        {
+            "name": endpoint.name,
+            "format": endpoint.wire_format.value,
+            "server_id": endpoint.server_id,
+            "keys": [key.hash.fingerprint for key in endpoint.keys],
+            "validation_key": bool(endpoint.validation_key),
+            "created_at": endpoint.created_at.isoformat(),
+        }
+        for endpoint in endpoint_store.load_endpoints(engine)
+    ]
+    if as_json:
+        for row in rows:
+            sys.stdout.write(orjson.dumps(row).decode() + "\n")
+        return
+    table = Table("name", "format", "ServerId", "keys", "created")
+    for row in rows:
+        keys = row["keys"]
+        assert isinstance(keys, list)
+        table.add_row(
+            str(row["name"]),
+            str(row["format"]),
+            str(row["server_id"]),
+            " ".join(keys),
+            str(row["created_at"])[:19],
+        )
+    console.print(table)
+
+
+@endpoint_app.command("remove")
+@one_line_errors
+def endpoint_remove(name: str, database_url: DatabaseUrl = None) -> None:
+    """Stop accepting posts at /hooks/NAME and forget its keys; stored events are kept."""
+    endpoint_store.remove_endpoint(open_store(load_settings(database_url=database_url)), name)
+    typer.echo(f"removed endpoint {name}")
+
+
+@endpoint_app.command("rotate")
+@one_line_errors
+def endpoint_rotate(
+    name: str,
+    secret: Annotated[str | None, typer.Option(help="The new key; generated when omitted")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Add a second key; both are accepted until `retire-key`.
+
+    Rotation: rotate, set the new key in SocketLabs, then `mailhooks endpoint retire-key NAME`.
+    """
+    key = generate_secret() if secret is None else secret
+    endpoint = endpoint_store.rotate_key(
+        open_store(load_settings(database_url=database_url)), name, key
+    )
+    typer.echo(f"endpoint {name} now accepts {len(endpoint.keys)} keys")
+    if secret is None:
+        typer.echo(f"new secret key (shown once, stored only as a hash): {key}")
+
+
+@endpoint_app.command("retire-key")
+@one_line_errors
+def endpoint_retire_key(name: str, database_url: DatabaseUrl = None) -> None:
+    """Drop the oldest key of an endpoint that holds two."""
+    endpoint = endpoint_store.retire_oldest_key(
+        open_store(load_settings(database_url=database_url)), name
+    )
+    typer.echo(f"endpoint {name} keeps key {endpoint.keys[0].hash.fingerprint}")
+
+
+@db_app.command("upgrade")
+@one_line_errors
+def db_upgrade(database_url: DatabaseUrl = None) -> None:
+    """Apply pending migrations (serve does this on start too)."""
+    engine = create_store_engine(load_settings(database_url=database_url).database_url)
+    pending = migrate.pending_revisions(engine)
+    migrate.upgrade(engine)
+    typer.echo(f"applied {len(pending)} migration(s); at {migrate.current_revision(engine)}")
+
+
+@db_app.command("status")
+@one_line_errors
+def db_status(database_url: DatabaseUrl = None) -> None:
+    """Show the current revision and pending ones (read-only)."""
+    engine = create_store_engine(load_settings(database_url=database_url).database_url)
+    pending = migrate.pending_revisions(engine)
+    current = migrate.current_revision(engine) or "empty"
+    head = migrate.head_revision()
+    typer.echo(f"current: {current}; head: {head}; pending: {', '.join(pending) or 'none'}")
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as error:  # raised before a command's wrapper (e.g. in option parsing)
+        _fail(error.message)

@@ -1,0 +1,27 @@
+"""The receiver's answers (DESIGN.md §6): small, one-line, never carrying a secret."""
+
+from __future__ import annotations
+
+import orjson
+from starlette.responses import Response
+
+from mailhooks.errors import MailhooksError, StoreUnavailable
+from mailhooks.protocol.events import WireFormat
+from mailhooks.store.endpoints import Endpoint
+
+_JSON = "application/json"
+_OK_JSON = orjson.dumps({"status": "ok"})
+
+
+def accepted(endpoint: Endpoint) -> Response:
+    """200 after commit. Legacy form endpoints must carry the validation key in every answer."""
+    if endpoint.wire_format is WireFormat.FORM and endpoint.validation_key:
+        return Response(endpoint.validation_key, status_code=200, media_type="text/plain")
+    return Response(_OK_JSON, status_code=200, media_type=_JSON)
+
+
+def refused(error: MailhooksError, retry_after_s: int) -> Response:
+    """4xx/503 with a one-line reason; a 503 says when to come back."""
+    headers = {"Retry-After": str(retry_after_s)} if isinstance(error, StoreUnavailable) else None
+    body = orjson.dumps({"error": error.message})
+    return Response(body, status_code=error.status_code, media_type=_JSON, headers=headers)

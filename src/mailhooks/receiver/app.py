@@ -1,0 +1,175 @@
+"""POST /hooks/{name}: read, parse, authenticate, commit, and only then answer 200."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from mailhooks.config import Settings
+from mailhooks.errors import (
+    AuthError,
+    BodyTooLarge,
+    MailhooksError,
+    StoreUnavailable,
+    UnknownEndpoint,
+)
+from mailhooks.protocol.auth import check_credentials
+from mailhooks.protocol.parse import parse_body
+from mailhooks.receiver.answers import accepted, refused
+from mailhooks.receiver.registry import EndpointRegistry
+from mailhooks.store.endpoints import Endpoint
+from mailhooks.store.rows import event_row
+from mailhooks.store.writer import BatchWriter
+
+access_log = logging.getLogger("mailhooks.access")
+log = logging.getLogger("mailhooks.receiver")
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """What one request did, for its single log line."""
+
+    endpoint: str
+    wire_type: str = ""
+    kind: str = ""
+    reason: str = ""
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class Receiver:
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.registry = EndpointRegistry(engine, settings.endpoint_refresh_s)
+        self.writer = BatchWriter(
+            engine,
+            batch_max=settings.batch_max,
+            batch_wait=settings.batch_wait_ms / 1000,
+            queue_max=settings.queue_max,
+        )
+
+    async def handle(self, request: Request) -> Response:
+        started = time.perf_counter()
+        outcome = _Outcome(endpoint=request.path_params["name"][:100])
+        try:
+            response = await self._receive(request, outcome)
+        except MailhooksError as error:
+            outcome.reason = error.message
+            response = refused(error, self.settings.retry_after_s)
+        except ClientDisconnect:
+            outcome.reason = "client disconnected"
+            response = Response(status_code=400)
+        except Exception:
+            # Never a 500 with a traceback: the event was not stored, so ask for a retry.
+            log.exception("unexpected error handling a post to %s", outcome.endpoint)
+            outcome.reason = "internal error"
+            response = refused(
+                StoreUnavailable("internal error; retry later"), self.settings.retry_after_s
+            )
+        _log_request(outcome, response.status_code, started)
+        return response
+
+    async def _receive(self, request: Request, outcome: _Outcome) -> Response:
+        endpoint = await self._endpoint(outcome.endpoint)
+        body = await _read_body(request, self.settings.body_max_bytes)
+        notification = parse_body(body, request.headers.get("content-type"))
+        event = notification.event
+        outcome.wire_type, outcome.kind = event.wire_type[:64], event.kind.value
+        try:
+            self._authenticate(endpoint, notification.secret_key, event.server_id)
+        except AuthError:
+            if not await self.registry.reload_after_miss():
+                raise
+            endpoint = await self._endpoint(outcome.endpoint)
+            self._authenticate(endpoint, notification.secret_key, event.server_id)
+        row = event_row(endpoint.id, notification, datetime.now(UTC))
+        await self.writer.submit(row, self.settings.commit_timeout_s)
+        return accepted(endpoint)
+
+    async def _endpoint(self, name: str) -> Endpoint:
+        endpoint = self.registry.get(name)
+        if endpoint is None and await self.registry.reload_after_miss():
+            endpoint = self.registry.get(name)
+        if endpoint is None:
+            raise UnknownEndpoint(f"no endpoint named {name!r}")
+        return endpoint
+
+    @staticmethod
+    def _authenticate(endpoint: Endpoint, secret: str | None, server_id: int | None) -> None:
+        check_credentials(
+            secret=secret,
+            server_id=server_id,
+            keys=endpoint.key_hashes,
+            expected_server_id=endpoint.server_id,
+        )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        self.writer.start()
+        await self.registry.reload()
+        refresher = asyncio.create_task(self.registry.refresh_forever())
+        try:
+            yield
+        finally:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
+            await self.writer.stop()
+            self.engine.dispose()
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"body of {declared} bytes is over the {limit}-byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"body is over the {limit}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _log_request(outcome: _Outcome, status: int, started: float) -> None:
+    access_log.info(
+        "request",
+        extra={
+            "endpoint": outcome.endpoint,
+            "type": outcome.wire_type,
+            "kind": outcome.kind,
+            "status": status,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+            "reason": outcome.reason,
+        },
+    )
+
+
+async def _healthz(_request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+def create_app(settings: Settings, engine: Engine) -> Starlette:
+    """The receiver app; its lifespan starts the writer and the endpoint refresher."""
+    receiver = Receiver(settings, engine)
+    app = Starlette(
+        routes=[
+            Route("/hooks/{name}", receiver.handle, methods=["POST"]),
+            Route("/healthz", _healthz, methods=["GET"]),
+        ],
+        lifespan=receiver.lifespan,
+    )
+    app.state.receiver = receiver
+    return app

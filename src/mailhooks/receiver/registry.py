@@ -1,0 +1,62 @@
+"""The receiver's in-memory view of endpoints and keys, refreshed from the store.
+
+Reading the store on every post would put a query on the hot path; instead a snapshot is
+reloaded every few seconds, and at once (rate-limited) when a name or a key is not found,
+so `mailhooks endpoint add` and `rotate` take effect without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from mailhooks.store.endpoints import Endpoint, load_endpoints
+
+log = logging.getLogger("mailhooks.registry")
+
+#: Least time between two reloads triggered by misses (a scan of random names costs no more).
+MISS_RELOAD_INTERVAL_S = 0.5
+
+
+class EndpointRegistry:
+    def __init__(self, engine: Engine, refresh_s: float) -> None:
+        self._engine = engine
+        self._refresh_s = refresh_s
+        self._by_name: dict[str, Endpoint] = {}
+        self._loaded_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    def get(self, name: str) -> Endpoint | None:
+        return self._by_name.get(name)
+
+    async def reload(self) -> None:
+        endpoints = await asyncio.to_thread(load_endpoints, self._engine)
+        self._by_name = {endpoint.name: endpoint for endpoint in endpoints}
+        self._loaded_at = time.monotonic()
+
+    async def reload_after_miss(self) -> bool:
+        """Reload unless one happened very recently; True if the snapshot is new."""
+        if time.monotonic() - self._loaded_at < MISS_RELOAD_INTERVAL_S:
+            return False
+        async with self._lock:
+            if time.monotonic() - self._loaded_at < MISS_RELOAD_INTERVAL_S:
+                return True  # another request reloaded while we waited
+            try:
+                await self.reload()
+            except SQLAlchemyError as error:
+                self._loaded_at = time.monotonic()  # don't hammer a store that is down
+                log.warning("endpoint reload failed: %s", str(error).splitlines()[0][:200])
+                return False
+        return True
+
+    async def refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._refresh_s)
+            try:
+                await self.reload()
+            except SQLAlchemyError as error:
+                log.warning("endpoint refresh failed: %s", str(error).splitlines()[0][:200])

@@ -1,0 +1,64 @@
+"""`mailhooks serve`: migrate, make sure an endpoint exists, then run uvicorn."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from mailhooks.config import Settings
+from mailhooks.logs import configure_logging
+from mailhooks.protocol.auth import generate_secret
+from mailhooks.protocol.events import WireFormat
+from mailhooks.receiver import create_app
+from mailhooks.store import endpoints as endpoint_store
+from mailhooks.store import migrate
+from mailhooks.store.engine import create_store_engine
+
+DEFAULT_ENDPOINT = "default"
+
+
+def run(settings: Settings) -> None:
+    configure_logging(settings.log_level)
+    engine = create_store_engine(settings.database_url)
+    migrate.upgrade(engine)
+    ensure_first_endpoint(engine, settings)
+    app = create_app(settings, engine)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=int(settings.commit_timeout_s) + 1,
+    )
+
+
+def ensure_first_endpoint(engine: object, settings: Settings) -> None:
+    """On a first start, create `default` and print its key once so a newcomer can post at once."""
+    from sqlalchemy import Engine, func, select
+
+    from mailhooks.store.schema import endpoints
+
+    assert isinstance(engine, Engine)
+    with engine.connect() as connection:
+        if connection.execute(select(func.count()).select_from(endpoints)).scalar_one():
+            return
+    secret = generate_secret()
+    endpoint_store.add_endpoint(
+        engine,
+        DEFAULT_ENDPOINT,
+        wire_format=WireFormat.JSON,
+        server_id=settings.default_server_id,
+        secret=secret,
+    )
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    print(
+        f"Created endpoint '{DEFAULT_ENDPOINT}' (JSON Event Webhook), shown once:\n"
+        f"  URL:        http://{host}:{settings.port}/hooks/{DEFAULT_ENDPOINT}\n"
+        f"  ServerId:   {settings.default_server_id}\n"
+        f"  Secret key: {secret}\n"
+        "The key is stored only as a hash. Add your real SocketLabs webhook with\n"
+        "  mailhooks endpoint add NAME --server-id N --secret KEY",
+        flush=True,
+    )

@@ -1,0 +1,1 @@
+"""The durable store: one code path for SQLite and PostgreSQL (SQLAlchemy Core)."""

@@ -1,0 +1,197 @@
+"""Endpoints and their keys: add, list, rotate, retire, remove, and the receiver's snapshot."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+
+from mailhooks.errors import ConfigError
+from mailhooks.protocol.auth import KeyHash
+from mailhooks.protocol.events import WireFormat
+from mailhooks.store.schema import endpoint_keys, endpoints
+
+#: Keys one endpoint may hold at once: the current one and the one being rotated in.
+MAX_KEYS = 2
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    id: int
+    hash: KeyHash
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """What the receiver needs to authenticate and answer a post to /hooks/{name}."""
+
+    id: int
+    name: str
+    wire_format: WireFormat
+    server_id: int | None
+    validation_key: str | None
+    keys: tuple[StoredKey, ...]
+    created_at: datetime
+
+    @property
+    def key_hashes(self) -> tuple[KeyHash, ...]:
+        return tuple(key.hash for key in self.keys)
+
+
+def validate_name(name: str) -> str:
+    if not _NAME.fullmatch(name):
+        raise ConfigError(
+            f"endpoint name {name[:40]!r} must be 1-100 letters, digits, '.', '_' or '-'"
+        )
+    return name
+
+
+def add_endpoint(
+    engine: Engine,
+    name: str,
+    *,
+    wire_format: WireFormat,
+    server_id: int | None,
+    secret: str,
+    validation_key: str | None = None,
+) -> Endpoint:
+    """Store a new endpoint with one key (only its hash is kept)."""
+    validate_name(name)
+    if wire_format is WireFormat.FORM and not validation_key:
+        raise ConfigError("a form (legacy) endpoint needs --validation-key: every answer echoes it")
+    if not secret:
+        raise ConfigError("the secret must not be empty")
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        if _active_id(connection, name) is not None:
+            raise ConfigError(f"endpoint {name!r} already exists")
+        endpoint_id = connection.execute(
+            insert(endpoints)
+            .values(
+                name=name,
+                wire_format=wire_format.value,
+                server_id=server_id,
+                validation_key=validation_key,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(endpoints.c.id)
+        ).scalar_one()
+        _insert_key(connection, endpoint_id, secret, now)
+    return get_endpoint(engine, name)
+
+
+def rotate_key(engine: Engine, name: str, secret: str) -> Endpoint:
+    """Add a second key; both are accepted until `retire_oldest_key`."""
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        endpoint_id = _require_id(connection, name)
+        count = len(connection.execute(_keys_of(endpoint_id)).all())
+        if count >= MAX_KEYS:
+            raise ConfigError(
+                f"endpoint {name!r} already holds {MAX_KEYS} keys; retire one first "
+                f"(mailhooks endpoint retire-key {name})"
+            )
+        _insert_key(connection, endpoint_id, secret, now)
+        _touch(connection, endpoint_id, now)
+    return get_endpoint(engine, name)
+
+
+def retire_oldest_key(engine: Engine, name: str) -> Endpoint:
+    """Drop the oldest key once SocketLabs sends the new one; the last key cannot go."""
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        endpoint_id = _require_id(connection, name)
+        keys = connection.execute(_keys_of(endpoint_id)).all()
+        if len(keys) < 2:
+            raise ConfigError(f"endpoint {name!r} has only one key; rotate first")
+        connection.execute(delete(endpoint_keys).where(endpoint_keys.c.id == keys[0].id))
+        _touch(connection, endpoint_id, now)
+    return get_endpoint(engine, name)
+
+
+def remove_endpoint(engine: Engine, name: str) -> None:
+    """Stop accepting posts and forget the keys; stored events stay with their endpoint row."""
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        endpoint_id = _require_id(connection, name)
+        connection.execute(delete(endpoint_keys).where(endpoint_keys.c.endpoint_id == endpoint_id))
+        connection.execute(
+            update(endpoints)
+            .where(endpoints.c.id == endpoint_id)
+            .values(removed_at=now, updated_at=now)
+        )
+
+
+def get_endpoint(engine: Engine, name: str) -> Endpoint:
+    for endpoint in load_endpoints(engine):
+        if endpoint.name == name:
+            return endpoint
+    raise ConfigError(f"no endpoint named {name!r}")
+
+
+def load_endpoints(engine: Engine) -> list[Endpoint]:
+    """Every active endpoint with its keys, oldest key first."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(endpoints).where(endpoints.c.removed_at.is_(None)).order_by(endpoints.c.name)
+        ).all()
+        key_rows = connection.execute(
+            select(endpoint_keys).order_by(endpoint_keys.c.endpoint_id, endpoint_keys.c.id)
+        ).all()
+    keys: dict[int, list[StoredKey]] = {}
+    for key in key_rows:
+        stored = StoredKey(key.id, KeyHash(salt=key.salt, digest=key.digest), key.created_at)
+        keys.setdefault(key.endpoint_id, []).append(stored)
+    return [
+        Endpoint(
+            id=row.id,
+            name=row.name,
+            wire_format=WireFormat(row.wire_format),
+            server_id=row.server_id,
+            validation_key=row.validation_key,
+            keys=tuple(keys.get(row.id, ())),
+            created_at=row.created_at,
+        )
+        for row in rows
+    ]
+
+
+def _insert_key(connection: Connection, endpoint_id: int, secret: str, now: datetime) -> None:
+    key = KeyHash.of(secret)
+    connection.execute(
+        insert(endpoint_keys).values(
+            endpoint_id=endpoint_id, salt=key.salt, digest=key.digest, created_at=now
+        )
+    )
+
+
+def _keys_of(endpoint_id: int):  # type: ignore[no-untyped-def]
+    return (
+        select(endpoint_keys.c.id)
+        .where(endpoint_keys.c.endpoint_id == endpoint_id)
+        .order_by(endpoint_keys.c.id)
+    )
+
+
+def _touch(connection: Connection, endpoint_id: int, now: datetime) -> None:
+    connection.execute(
+        update(endpoints).where(endpoints.c.id == endpoint_id).values(updated_at=now)
+    )
+
+
+def _active_id(connection: Connection, name: str) -> int | None:
+    return connection.execute(
+        select(endpoints.c.id).where(endpoints.c.name == name, endpoints.c.removed_at.is_(None))
+    ).scalar_one_or_none()
+
+
+def _require_id(connection: Connection, name: str) -> int:
+    endpoint_id = _active_id(connection, name)
+    if endpoint_id is None:
+        raise ConfigError(f"no endpoint named {name!r}")
+    return endpoint_id

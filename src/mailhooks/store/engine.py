@@ -1,0 +1,58 @@
+"""Engines for both backends, with the durability settings the receiver's answers rely on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from mailhooks.errors import ConfigError
+
+#: How long a SQLite writer waits for a lock held by another process before failing.
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+def normalise_url(url: str) -> str:
+    """Accept `postgresql://` and `postgres://` (psycopg 3 is the driver) and `sqlite:///path`."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    if url.startswith(("sqlite://", "postgresql+psycopg://")):
+        return url
+    raise ConfigError(
+        f"database URL must start with sqlite:/// or postgresql://, got {url.split(':', 1)[0]}:"
+    )
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def create_store_engine(url: str, **options: Any) -> Engine:
+    """An engine whose commits are durable: SQLite WAL + synchronous=FULL, PostgreSQL defaults."""
+    parsed = make_url(normalise_url(url))
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(
+            parsed, connect_args={"check_same_thread": False, "isolation_level": None}, **options
+        )
+        event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "begin", _begin_sqlite)
+        return engine
+    connect_args = {"connect_timeout": 5, "application_name": "mailhooks"}
+    return create_engine(parsed, connect_args=connect_args, pool_size=4, **options)
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _begin_sqlite(connection: Any) -> None:
+    # The driver is in autocommit mode (isolation_level=None) so that we, not the sqlite3
+    # module, decide where transactions start: DDL and DML alike are transactional.
+    connection.exec_driver_sql("BEGIN")

@@ -1,0 +1,198 @@
+"""Group commit: one writer thread commits every pending event together, then wakes each request.
+
+A request's 2xx waits for the future its event carries; the future is resolved only after
+the transaction holding the event has committed. A failed commit fails every future in it
+(the receiver answers 503 and SocketLabs retries). The queue is bounded: when full, `submit`
+fails at once instead of letting memory grow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+
+from mailhooks.errors import StoreUnavailable
+from mailhooks.store.rows import EventRow, insert_events
+
+log = logging.getLogger("mailhooks.writer")
+
+
+@dataclass(slots=True)
+class _Pending:
+    row: EventRow
+    #: Resolves to None once committed, or to the error to answer with.
+    future: asyncio.Future[StoreUnavailable | None]
+
+
+@dataclass(slots=True)
+class WriterStats:
+    """Counters read by tests, logs and (later) metrics."""
+
+    batches: int = 0
+    events: int = 0
+    failed_batches: int = 0
+    rejected_full: int = 0
+    last_batch_size: int = 0
+
+
+class BatchWriter:
+    """Owns the only write connection; run `start()` inside the event loop that submits."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        batch_max: int = 500,
+        batch_wait: float = 0.0,
+        queue_max: int = 10_000,
+        write: Callable[[Connection, Sequence[EventRow]], None] = insert_events,
+    ) -> None:
+        self._engine = engine
+        self._batch_max = batch_max
+        self._batch_wait = batch_wait
+        self._queue_max = queue_max
+        self._write = write
+        self._pending: deque[_Pending] = deque()
+        self._wakeup = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._connection: Connection | None = None
+        self.stats = WriterStats()
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._pending)
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._run, name="mailhooks-writer", daemon=True)
+        self._thread.start()
+
+    async def stop(self) -> None:
+        """Commit what is queued, then end the thread."""
+        with self._wakeup:
+            self._stopping = True
+            self._wakeup.notify()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
+        self._close_connection()
+
+    async def submit(self, row: EventRow, timeout: float) -> None:
+        """Wait until `row` is committed.
+
+        Raises:
+            StoreUnavailable: queue full, commit failed, or no commit within `timeout`
+                (the event may still commit later; a retry is then a duplicate, not a loss).
+        """
+        assert self._loop is not None, "BatchWriter.start() was not called"
+        if self._stopping:
+            raise StoreUnavailable("the receiver is shutting down")
+        if len(self._pending) >= self._queue_max:
+            self.stats.rejected_full += 1
+            raise StoreUnavailable("the write queue is full")
+        future: asyncio.Future[StoreUnavailable | None] = self._loop.create_future()
+        with self._wakeup:
+            self._pending.append(_Pending(row, future))
+            self._wakeup.notify()
+        try:
+            error = await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError as timeout_error:
+            raise StoreUnavailable(f"no commit within {timeout:g} s") from timeout_error
+        if error is not None:
+            raise error
+
+    def _run(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            self._commit(batch)
+
+    def _next_batch(self) -> list[_Pending] | None:
+        with self._wakeup:
+            while not self._pending:
+                if self._stopping:
+                    return None
+                self._wakeup.wait()
+            if self._batch_wait > 0 and len(self._pending) < self._batch_max:
+                deadline = time.monotonic() + self._batch_wait
+                while len(self._pending) < self._batch_max and not self._stopping:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._wakeup.wait(remaining)
+            count = min(len(self._pending), self._batch_max)
+            return [self._pending.popleft() for _ in range(count)]
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        try:
+            self._commit_rows([item.row for item in batch])
+        except (DataError, IntegrityError) as error:
+            # One bad row must not keep failing everyone queued with it: commit one by one.
+            if len(batch) == 1:
+                self._fail(batch, error)
+                return
+            log.warning("batch of %d failed (%s); retrying one by one", len(batch), _short(error))
+            for item in batch:
+                self._commit([item])
+            return
+        except SQLAlchemyError as error:
+            self._fail(batch, error)
+            return
+        self.stats.batches += 1
+        self.stats.events += len(batch)
+        self.stats.last_batch_size = len(batch)
+        self._resolve(batch, None)
+
+    def _commit_rows(self, rows: list[EventRow]) -> None:
+        connection = self._connect()
+        try:
+            with connection.begin():
+                self._write(connection, rows)
+        except SQLAlchemyError:
+            self._close_connection()
+            raise
+
+    def _fail(self, batch: list[_Pending], error: Exception) -> None:
+        self.stats.failed_batches += 1
+        log.error("commit of %d event(s) failed: %s", len(batch), _short(error))
+        self._resolve(batch, StoreUnavailable("the store could not commit the event"))
+
+    def _resolve(self, batch: list[_Pending], error: StoreUnavailable | None) -> None:
+        assert self._loop is not None
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+            self._loop.call_soon_threadsafe(_settle, batch, error)
+
+    def _connect(self) -> Connection:
+        if self._connection is None:
+            self._connection = self._engine.connect()
+        return self._connection
+
+    def _close_connection(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(SQLAlchemyError):
+                self._connection.invalidate()
+                self._connection.close()
+            self._connection = None
+
+
+def _settle(batch: list[_Pending], error: StoreUnavailable | None) -> None:
+    # A result, not set_exception: a request that gave up waiting leaves nobody to
+    # retrieve an exception, and asyncio would log it as lost.
+    for item in batch:
+        if not item.future.done():
+            item.future.set_result(error)
+
+
+def _short(error: BaseException) -> str:
+    return str(error).splitlines()[0][:200] if str(error) else type(error).__name__
