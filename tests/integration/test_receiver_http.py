@@ -297,7 +297,7 @@ def test_get_is_405_not_500(receiver: Receiver) -> None:
 
 
 def test_one_log_line_per_request_and_never_a_secret(receiver: Receiver) -> None:
-    _, message_id = receiver.send(Kind.OPEN)
+    receiver.send(Kind.OPEN)
     receiver.send(Kind.DELIVERED, SecretKey="wrong-key-logged?")
     receiver.send(Kind.COMPLAINT, WireFormat.FORM)
     lines = [
