@@ -29,4 +29,7 @@ class Settings(BaseSettings):
     endpoint_refresh_s: float = Field(default=2.0, gt=0)
     #: ServerId of the `default` endpoint created on a first start.
     default_server_id: int = 1000
+    #: Serve HTTPS directly (SocketLabs requires HTTPS for JSON endpoints); or use a proxy.
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
     log_level: str = "info"

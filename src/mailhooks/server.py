@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uvicorn
+from sqlalchemy import Engine, func, select
 
 from mailhooks.config import Settings
 from mailhooks.logs import configure_logging
@@ -12,6 +13,7 @@ from mailhooks.receiver import create_app
 from mailhooks.store import endpoints as endpoint_store
 from mailhooks.store import migrate
 from mailhooks.store.engine import create_store_engine
+from mailhooks.store.schema import endpoints
 
 DEFAULT_ENDPOINT = "default"
 
@@ -31,16 +33,13 @@ def run(settings: Settings) -> None:
         access_log=False,
         log_config=None,
         timeout_graceful_shutdown=int(settings.commit_timeout_s) + 1,
+        ssl_certfile=settings.ssl_certfile,
+        ssl_keyfile=settings.ssl_keyfile,
     )
 
 
-def ensure_first_endpoint(engine: object, settings: Settings) -> None:
+def ensure_first_endpoint(engine: Engine, settings: Settings) -> None:
     """On a first start, create `default` and print its key once so a newcomer can post at once."""
-    from sqlalchemy import Engine, func, select
-
-    from mailhooks.store.schema import endpoints
-
-    assert isinstance(engine, Engine)
     with engine.connect() as connection:
         if connection.execute(select(func.count()).select_from(endpoints)).scalar_one():
             return
@@ -53,9 +52,10 @@ def ensure_first_endpoint(engine: object, settings: Settings) -> None:
         secret=secret,
     )
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    scheme = "https" if settings.ssl_certfile else "http"
     print(
         f"Created endpoint '{DEFAULT_ENDPOINT}' (JSON Event Webhook), shown once:\n"
-        f"  URL:        http://{host}:{settings.port}/hooks/{DEFAULT_ENDPOINT}\n"
+        f"  URL:        {scheme}://{host}:{settings.port}/hooks/{DEFAULT_ENDPOINT}\n"
         f"  ServerId:   {settings.default_server_id}\n"
         f"  Secret key: {secret}\n"
         "The key is stored only as a hash. Add your real SocketLabs webhook with\n"
