@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mailhooks.store.suppressions import SuppressionPolicy
 
 
 class Settings(BaseSettings):
@@ -33,3 +37,28 @@ class Settings(BaseSettings):
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
     log_level: str = "info"
+
+    # Suppression policy (DESIGN.md §5): which new events put their address on the list.
+    suppress_on_permanent_failure: bool = True
+    suppress_on_complaint: bool = True
+    #: Failed with FailureType 2 (SocketLabs' own list already holds the address).
+    suppress_on_already_suppressed: bool = True
+    #: This many temporary failures within the window suppress; 0 turns it off.
+    suppress_temporary_failures: int = Field(default=3, ge=0)
+    suppress_temporary_window_days: float = Field(default=7.0, gt=0)
+    #: Update messages, addresses and suppressions with each commit. Off only to measure
+    #: the raw store; `mailhooks db rebuild` then catches the derived state up.
+    derive_state: bool = True
+
+    #: Delete raw events older than this many days while serving; unset keeps everything.
+    retention_days: float | None = Field(default=None, gt=0)
+    retention_interval_s: float = Field(default=3600.0, gt=0)
+
+    def suppression_policy(self) -> SuppressionPolicy:
+        return SuppressionPolicy(
+            on_permanent_failure=self.suppress_on_permanent_failure,
+            on_complaint=self.suppress_on_complaint,
+            on_already_suppressed=self.suppress_on_already_suppressed,
+            temporary_failures=self.suppress_temporary_failures,
+            temporary_window=timedelta(days=self.suppress_temporary_window_days),
+        )

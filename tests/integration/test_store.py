@@ -54,7 +54,7 @@ def _count(engine: Engine) -> int:
 def test_migrations_create_exactly_the_schema(database_url: str) -> None:
     engine = create_store_engine(database_url)
     assert migrate.current_revision(engine) is None
-    assert migrate.pending_revisions(engine) == ["0001_initial"]
+    assert migrate.pending_revisions(engine) == ["0001_initial", "0002_derived_state"]
     migrate.upgrade(engine)
     migrate.upgrade(engine)  # a second run is a no-op
     assert migrate.current_revision(engine) == migrate.head_revision()
@@ -195,7 +195,9 @@ def test_failed_commit_fails_every_event_in_it_and_the_writer_recovers(engine: E
 def test_a_poison_row_fails_alone(engine: Engine) -> None:
     endpoint_id = _endpoint_id(engine)
     good = [_row(endpoint_id, f"g-{n}") for n in range(5)]
-    poison = EventRow(good[0].dedupe_key[:-1] + b"\xff", {**good[0].values, "kind": None})
+    poison = EventRow(
+        good[0].dedupe_key[:-1] + b"\xff", {**good[0].values, "kind": None}, good[0].event
+    )
 
     async def scenario() -> list[BaseException | None]:
         writer = BatchWriter(engine)

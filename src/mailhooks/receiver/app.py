@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
@@ -29,6 +31,8 @@ from mailhooks.protocol.parse import parse_body
 from mailhooks.receiver.answers import accepted, refused
 from mailhooks.receiver.registry import EndpointRegistry
 from mailhooks.store.endpoints import Endpoint
+from mailhooks.store.ingest import store_batch
+from mailhooks.store.retention import apply_retention
 from mailhooks.store.rows import event_row
 from mailhooks.store.writer import BatchWriter
 
@@ -57,6 +61,11 @@ class Receiver:
             batch_max=settings.batch_max,
             batch_wait=settings.batch_wait_ms / 1000,
             queue_max=settings.queue_max,
+            write=functools.partial(
+                store_batch,
+                policy=settings.suppression_policy(),
+                derive=settings.derive_state,
+            ),
         )
 
     async def handle(self, request: Request) -> Response:
@@ -114,17 +123,31 @@ class Receiver:
             expected_server_id=endpoint.server_id,
         )
 
+    async def _expire_forever(self, days: float) -> None:
+        while True:
+            try:
+                result = await asyncio.to_thread(apply_retention, self.engine, timedelta(days=days))
+                log.info("retention", extra={"events": result.events, "messages": result.messages})
+            except SQLAlchemyError as error:
+                log.warning("retention failed: %s", str(error).splitlines()[0][:200])
+            await asyncio.sleep(self.settings.retention_interval_s)
+
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         self.writer.start()
         await self.registry.reload()
-        refresher = asyncio.create_task(self.registry.refresh_forever())
+        background = [asyncio.create_task(self.registry.refresh_forever())]
+        if self.settings.retention_days is not None:
+            background.append(
+                asyncio.create_task(self._expire_forever(self.settings.retention_days))
+            )
         try:
             yield
         finally:
-            refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refresher
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await self.writer.stop()
             self.engine.dispose()
 

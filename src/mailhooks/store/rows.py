@@ -8,11 +8,11 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection
+from sqlalchemy import Connection, bindparam, case, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mailhooks.protocol.dedupe import dedupe_key
-from mailhooks.protocol.events import Notification
+from mailhooks.protocol.events import Event, Notification
 from mailhooks.store.schema import events
 
 
@@ -22,6 +22,7 @@ class EventRow:
 
     dedupe_key: bytes
     values: dict[str, Any]
+    event: Event
 
 
 def event_row(endpoint_id: int, notification: Notification, received_at: datetime) -> EventRow:
@@ -29,6 +30,7 @@ def event_row(endpoint_id: int, notification: Notification, received_at: datetim
     key = dedupe_key(endpoint_id, event)
     return EventRow(
         dedupe_key=key,
+        event=event,
         values={
             "endpoint_id": endpoint_id,
             "wire_format": event.wire_format.value,
@@ -53,29 +55,60 @@ def event_row(endpoint_id: int, notification: Notification, received_at: datetim
     )
 
 
-def insert_events(connection: Connection, rows: Sequence[EventRow]) -> None:
+def insert_events(connection: Connection, rows: Sequence[EventRow]) -> list[StoredEvent]:
     """Insert rows; a row whose dedupe key is already stored only bumps its duplicate count.
 
-    Repeats inside the batch are folded first (one statement may not touch a row twice on
-    PostgreSQL), and rows go in key order so concurrent writers lock index entries in the
-    same order and cannot deadlock.
+    Returns the events that are new, with their ids: only those may change derived state.
+    Repeats inside the batch are folded first, and rows go in key order so concurrent
+    writers lock index entries in the same order and cannot deadlock.
     """
     folded: dict[bytes, dict[str, Any]] = {}
+    by_key: dict[bytes, EventRow] = {}
     for row in rows:
         seen = folded.get(row.dedupe_key)
         if seen is None:
             folded[row.dedupe_key] = dict(row.values)
+            by_key[row.dedupe_key] = row
         else:
             seen["duplicate_count"] += 1
             seen["last_seen_at"] = max(seen["last_seen_at"], row.values["last_seen_at"])
-    ordered = [folded[key] for key in sorted(folded)]
+    keys = sorted(folded)
     dialect = sqlite if connection.dialect.name == "sqlite" else postgresql
-    statement = dialect.insert(events)
-    statement = statement.on_conflict_do_update(
-        index_elements=[events.c.dedupe_key],
-        set_={
-            "duplicate_count": events.c.duplicate_count + statement.excluded.duplicate_count + 1,
-            "last_seen_at": statement.excluded.last_seen_at,
-        },
+    statement = (
+        dialect.insert(events)
+        .on_conflict_do_nothing(index_elements=[events.c.dedupe_key])
+        .returning(events.c.dedupe_key, events.c.id)
     )
-    connection.execute(statement, ordered)
+    returned = connection.execute(statement, [folded[key] for key in keys])
+    new_ids: dict[bytes, int] = {key: event_id for key, event_id in returned}
+    repeats = [
+        {
+            "key": key,
+            "posts": folded[key]["duplicate_count"] + 1,
+            "seen": folded[key]["last_seen_at"],
+        }
+        for key in keys
+        if key not in new_ids
+    ]
+    if repeats:
+        seen_at = bindparam("seen", type_=events.c.last_seen_at.type)
+        connection.execute(
+            update(events)
+            .where(events.c.dedupe_key == bindparam("key"))
+            .values(
+                duplicate_count=events.c.duplicate_count + bindparam("posts"),
+                last_seen_at=case(
+                    (events.c.last_seen_at < seen_at, seen_at), else_=events.c.last_seen_at
+                ),
+            ),
+            repeats,
+        )
+    return [StoredEvent(new_ids[key], by_key[key].event) for key in keys if key in new_ids]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event that this transaction stored for the first time."""
+
+    id: int
+    event: Event

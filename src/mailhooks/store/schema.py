@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -13,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 from mailhooks.store.types import UTCDateTime
@@ -98,4 +100,86 @@ events = Table(
     #: How many times the same event was posted again after the first.
     Column("duplicate_count", Integer, nullable=False),
     Column("last_seen_at", UTCDateTime, nullable=False),
+)
+#: Address lookups, purge by address, and the temporary-failure window of the policy.
+Index("ix_events_address_occurred_at", events.c.address, events.c.occurred_at)
+
+#: Per-kind counters on each message; column name = f"{kind}_count".
+MESSAGE_COUNT_KINDS = (
+    "queued",
+    "deferred",
+    "delivered",
+    "failed",
+    "complaint",
+    "open",
+    "click",
+    "unsubscribe",
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    #: The key of a message: what SocketLabs sends with every event of it (0 / '' if absent).
+    Column("server_id", BigInteger, nullable=False),
+    Column("mailing_id", Text, nullable=False),
+    Column("message_id", Text, nullable=False),
+    Column("address", Text, nullable=False),
+    #: Highest-ranked status among the message's events (DESIGN.md §5); NULL: engagement only.
+    Column("status", String(16), nullable=True),
+    Column("opened", Boolean, nullable=False),
+    Column("clicked", Boolean, nullable=False),
+    Column("unsubscribed", Boolean, nullable=False),
+    Column("first_event_at", UTCDateTime, nullable=True),
+    Column("last_event_at", UTCDateTime, nullable=True),
+    *(Column(f"{kind}_count", Integer, nullable=False) for kind in MESSAGE_COUNT_KINDS),
+    UniqueConstraint("server_id", "mailing_id", "message_id", "address"),
+)
+Index("ix_messages_address", messages.c.address)
+
+addresses = Table(
+    "addresses",
+    metadata,
+    Column("address", Text, primary_key=True),
+    #: Status of the latest event that carries one (a later bounce overturns delivered).
+    Column("last_status", String(16), nullable=True),
+    Column("last_status_at", UTCDateTime, nullable=True),
+    Column("permanent_failures", Integer, nullable=False),
+    Column("temporary_failures", Integer, nullable=False),
+    Column("complaints", Integer, nullable=False),
+    Column("last_permanent_failure_at", UTCDateTime, nullable=True),
+    Column("last_temporary_failure_at", UTCDateTime, nullable=True),
+    Column("last_complaint_at", UTCDateTime, nullable=True),
+)
+
+#: The current suppression state of each address that ever had one.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    #: SHA-256 of the lower-cased address: survives a purge, so the block does too.
+    Column("address_hash", String(64), primary_key=True),
+    #: NULL after `mailhooks purge`.
+    Column("address", Text, nullable=True),
+    Column("active", Boolean, nullable=False),
+    Column("reason", Text, nullable=False),
+    #: "policy" (derived from an event) or "manual" (CLI/API).
+    Column("source", String(16), nullable=False),
+    Column("source_event_id", BigInteger, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+Index("ix_suppressions_address", suppressions.c.address)
+
+#: Every change to `suppressions`, kept for audit.
+suppression_history = Table(
+    "suppression_history",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("address_hash", String(64), nullable=False, index=True),
+    Column("address", Text, nullable=True),
+    #: "suppress" or "remove".
+    Column("action", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("source_event_id", BigInteger, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
 )

@@ -54,7 +54,7 @@ class BatchWriter:
         batch_max: int = 500,
         batch_wait: float = 0.0,
         queue_max: int = 10_000,
-        write: Callable[[Connection, Sequence[EventRow]], None] = insert_events,
+        write: Callable[[Connection, Sequence[EventRow]], object] = insert_events,
     ) -> None:
         self._engine = engine
         self._batch_max = batch_max

@@ -1,0 +1,234 @@
+"""The suppression list: who must not be mailed, why, and every change kept as history.
+
+The policy runs on each new event in the transaction that stores it; people add and remove
+entries by hand. A manual removal holds until a *new* event that the policy suppresses on.
+Entries are keyed by a hash of the address, so `mailhooks purge` can drop the address and
+keep the block.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, insert, not_, or_, select, update
+
+from mailhooks.errors import ConfigError
+from mailhooks.protocol.events import Event, FailureType, Kind
+from mailhooks.protocol.failure_codes import describe_failure
+from mailhooks.store.rows import StoredEvent
+from mailhooks.store.schema import events, suppression_history, suppressions
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressionPolicy:
+    """When an event puts its address on the list (settings `MAILHOOKS_SUPPRESS_*`)."""
+
+    on_permanent_failure: bool = True
+    on_complaint: bool = True
+    #: Failed with FailureType 2: SocketLabs already suppresses the address.
+    on_already_suppressed: bool = True
+    #: This many temporary failures within `temporary_window` suppress; 0 turns it off.
+    temporary_failures: int = 3
+    temporary_window: timedelta = timedelta(days=7)
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    address: str | None
+    address_hash: str
+    active: bool
+    reason: str
+    source: str
+    source_event_id: int | None
+    updated_at: datetime
+
+
+def address_hash(address: str) -> str:
+    return hashlib.sha256(address.strip().lower().encode()).hexdigest()
+
+
+def apply_policy(
+    connection: Connection, stored: Sequence[StoredEvent], policy: SuppressionPolicy
+) -> None:
+    """Suppress the addresses that the batch's new events call for."""
+    now = datetime.now(UTC)
+    for item in stored:
+        event = item.event
+        if event.address is None:
+            continue
+        reason = _policy_reason(connection, event, policy)
+        if reason is not None:
+            _suppress(connection, event.address, reason, "policy", item.id, now, only_if_new=True)
+
+
+def _policy_reason(connection: Connection, event: Event, policy: SuppressionPolicy) -> str | None:
+    if event.kind is Kind.COMPLAINT:
+        return "complaint" if policy.on_complaint else None
+    if event.kind is not Kind.FAILED:
+        return None
+    failure = describe_failure(event.failure_code)
+    detail = f"code {failure.code}: {failure.text}" if failure.code is not None else failure.text
+    if event.failure_type == FailureType.PERMANENT:
+        return f"permanent failure ({detail})" if policy.on_permanent_failure else None
+    if event.failure_type == FailureType.SUPPRESSED:
+        return "already suppressed by SocketLabs" if policy.on_already_suppressed else None
+    if policy.temporary_failures > 0 and event.occurred_at is not None:
+        count = _temporary_failures_in_window(connection, event, policy)
+        if count >= policy.temporary_failures:
+            days = policy.temporary_window / timedelta(days=1)
+            return f"{count} temporary failures within {days:g} days (last: {detail})"
+    return None
+
+
+def _temporary_failures_in_window(
+    connection: Connection, event: Event, policy: SuppressionPolicy
+) -> int:
+    """Most temporary failures of the address inside any window that holds this event.
+
+    Looks both ways from the event's time, so the third failure suppresses whichever of the
+    three arrives last: the outcome does not depend on arrival order.
+    """
+    assert event.occurred_at is not None
+    window, moment_of_event = policy.temporary_window, event.occurred_at
+    temporary = or_(
+        events.c.failure_type.is_(None),
+        not_(events.c.failure_type.in_([FailureType.PERMANENT, FailureType.SUPPRESSED])),
+    )
+    moments = sorted(
+        connection.execute(
+            select(events.c.occurred_at).where(
+                events.c.address == event.address,
+                events.c.kind == Kind.FAILED.value,
+                temporary,
+                events.c.occurred_at.between(moment_of_event - window, moment_of_event + window),
+            )
+        ).scalars()
+    )
+    best, start = 0, 0
+    for end, moment in enumerate(moments):
+        while moment - moments[start] > window:
+            start += 1
+        if moments[start] <= moment_of_event <= moment:
+            best = max(best, end - start + 1)
+    return best
+
+
+def _suppress(
+    connection: Connection,
+    address: str,
+    reason: str,
+    source: str,
+    event_id: int | None,
+    now: datetime,
+    *,
+    only_if_new: bool,
+) -> bool:
+    """Make the address suppressed; False when it already was (nothing written)."""
+    key = address_hash(address)
+    current = connection.execute(
+        select(suppressions.c.active).where(suppressions.c.address_hash == key)
+    ).scalar_one_or_none()
+    if current and only_if_new:
+        return False
+    values: dict[str, Any] = {
+        "address": address.strip().lower(),
+        "active": True,
+        "reason": reason,
+        "source": source,
+        "source_event_id": event_id,
+        "updated_at": now,
+    }
+    if current is None:
+        connection.execute(insert(suppressions).values(address_hash=key, **values))
+    else:
+        connection.execute(
+            update(suppressions).where(suppressions.c.address_hash == key).values(**values)
+        )
+    _record(connection, key, address, "suppress", reason, source, event_id, now)
+    return True
+
+
+def _record(
+    connection: Connection,
+    key: str,
+    address: str | None,
+    action: str,
+    reason: str,
+    source: str,
+    event_id: int | None,
+    now: datetime,
+) -> None:
+    connection.execute(
+        insert(suppression_history).values(
+            address_hash=key,
+            address=address.strip().lower() if address else None,
+            action=action,
+            reason=reason,
+            source=source,
+            source_event_id=event_id,
+            created_at=now,
+        )
+    )
+
+
+def suppress_manually(engine: Engine, address: str, reason: str) -> bool:
+    """Add an address by hand; False if it was already suppressed."""
+    _require_address(address)
+    with engine.begin() as connection:
+        return _suppress(
+            connection, address, reason, "manual", None, datetime.now(UTC), only_if_new=True
+        )
+
+
+def remove_suppression(engine: Engine, address: str, reason: str) -> bool:
+    """Lift a suppression by hand (kept in history); False if the address was not suppressed."""
+    _require_address(address)
+    key = address_hash(address)
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        changed = connection.execute(
+            update(suppressions)
+            .where(and_(suppressions.c.address_hash == key, suppressions.c.active))
+            .values(
+                active=False, reason=reason, source="manual", source_event_id=None, updated_at=now
+            )
+        ).rowcount
+        if changed:
+            _record(connection, key, address, "remove", reason, "manual", None, now)
+        return bool(changed)
+
+
+def get_suppression(engine: Engine, address: str) -> Suppression | None:
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(suppressions).where(suppressions.c.address_hash == address_hash(address))
+        ).one_or_none()
+    return None if row is None else Suppression(**row._mapping)
+
+
+def list_suppressions(engine: Engine, *, include_removed: bool = False) -> list[Suppression]:
+    query = select(suppressions).order_by(suppressions.c.updated_at.desc())
+    if not include_removed:
+        query = query.where(suppressions.c.active)
+    with engine.connect() as connection:
+        return [Suppression(**row._mapping) for row in connection.execute(query)]
+
+
+def suppression_log(engine: Engine, address: str) -> list[dict[str, Any]]:
+    """Every change for the address, oldest first."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(suppression_history)
+            .where(suppression_history.c.address_hash == address_hash(address))
+            .order_by(suppression_history.c.id)
+        )
+        return [dict(row._mapping) for row in rows]
+
+
+def _require_address(address: str) -> None:
+    if "@" not in address or len(address) > 320 or any(c.isspace() for c in address.strip()):
+        raise ConfigError(f"{address[:60]!r} is not an email address")
