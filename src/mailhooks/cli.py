@@ -6,6 +6,7 @@ import enum
 import functools
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import orjson
@@ -21,8 +22,10 @@ from mailhooks.errors import ConfigError, MailhooksError
 from mailhooks.protocol.auth import generate_secret
 from mailhooks.protocol.events import WireFormat
 from mailhooks.store import endpoints as endpoint_store
-from mailhooks.store import migrate
+from mailhooks.store import migrate, suppressions
 from mailhooks.store.engine import create_store_engine
+from mailhooks.store.rebuild import rebuild_derived
+from mailhooks.store.retention import apply_retention, purge_address
 
 app = typer.Typer(
     help="Receive, store and query SocketLabs email event notifications.", no_args_is_help=True
@@ -31,9 +34,17 @@ endpoint_app = typer.Typer(
     help="Manage receiving endpoints and their secret keys.", no_args_is_help=True
 )
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+suppress_app = typer.Typer(
+    help="The suppression list: who must not be mailed.", no_args_is_help=True
+)
+retention_app = typer.Typer(help="Delete old raw events.", no_args_is_help=True)
 app.add_typer(endpoint_app, name="endpoint")
 app.add_typer(db_app, name="db")
+app.add_typer(suppress_app, name="suppress")
+app.add_typer(retention_app, name="retention")
 console = Console()
+#: `mailhooks suppress check` exit status for a suppressed address (1 stays "error").
+SUPPRESSED_EXIT = 3
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -258,6 +269,135 @@ def db_status(database_url: DatabaseUrl = None) -> None:
     current = migrate.current_revision(engine) or "empty"
     head = migrate.head_revision()
     typer.echo(f"current: {current}; head: {head}; pending: {', '.join(pending) or 'none'}")
+
+
+@db_app.command("rebuild")
+@one_line_errors
+def db_rebuild(database_url: DatabaseUrl = None) -> None:
+    """Recompute messages and addresses from the stored events."""
+    result = rebuild_derived(open_store(load_settings(database_url=database_url)))
+    typer.echo(
+        f"rebuilt from {result.events} events: {result.messages} messages, "
+        f"{result.addresses} addresses"
+    )
+
+
+@suppress_app.command("add")
+@one_line_errors
+def suppress_add(
+    address: str,
+    reason: Annotated[str, typer.Option(help="Why, kept in the history")] = "added by hand",
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Put an address on the suppression list."""
+    engine = open_store(load_settings(database_url=database_url))
+    added = suppressions.suppress_manually(engine, address, reason)
+    typer.echo(f"suppressed {address}" if added else f"{address} was already suppressed")
+
+
+@suppress_app.command("remove")
+@one_line_errors
+def suppress_remove(
+    address: str,
+    reason: Annotated[str, typer.Option(help="Why, kept in the history")] = "removed by hand",
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Lift a suppression; a new permanent failure or complaint suppresses again."""
+    engine = open_store(load_settings(database_url=database_url))
+    if not suppressions.remove_suppression(engine, address, reason):
+        _fail(f"{address} is not suppressed")
+    typer.echo(f"removed {address} from the suppression list")
+
+
+@suppress_app.command("check")
+@one_line_errors
+def suppress_check(address: str, database_url: DatabaseUrl = None) -> None:
+    """Exit 0 if the address may be mailed, 3 if it is suppressed (for scripts)."""
+    entry = suppressions.get_suppression(
+        open_store(load_settings(database_url=database_url)), address
+    )
+    if entry is not None and entry.active:
+        typer.echo(f"suppressed since {entry.updated_at:%Y-%m-%d %H:%M}Z: {entry.reason}")
+        raise typer.Exit(SUPPRESSED_EXIT)
+    typer.echo("not suppressed")
+
+
+@suppress_app.command("list")
+@one_line_errors
+def suppress_list(
+    include_removed: Annotated[bool, typer.Option("--all", help="Include lifted entries")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines for scripts")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """List suppressed addresses, newest first."""
+    entries = suppressions.list_suppressions(
+        open_store(load_settings(database_url=database_url)), include_removed=include_removed
+    )
+    if as_json:
+        for entry in entries:
+            row = {
+                "address": entry.address,
+                "active": entry.active,
+                "reason": entry.reason,
+                "source": entry.source,
+                "source_event_id": entry.source_event_id,
+                "updated_at": entry.updated_at.isoformat(),
+            }
+            sys.stdout.write(orjson.dumps(row).decode() + "\n")
+        return
+    table = Table("address", "active", "reason", "source", "since")
+    for entry in entries:
+        table.add_row(
+            entry.address or "(purged)",
+            "yes" if entry.active else "no",
+            entry.reason,
+            entry.source,
+            f"{entry.updated_at:%Y-%m-%d %H:%M}",
+        )
+    console.print(table)
+
+
+@retention_app.command("apply")
+@one_line_errors
+def retention_apply(
+    older_than: Annotated[str, typer.Option(help="Age such as 90d, 12h or 30m")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Delete raw events older than the given age, in short transactions.
+
+    Example: mailhooks retention apply --older-than 90d
+    """
+    age = parse_age(older_than)
+    result = apply_retention(open_store(load_settings(database_url=database_url)), age)
+    typer.echo(
+        f"deleted {result.events} events and {result.messages} messages older than {older_than}"
+    )
+
+
+@app.command()
+@one_line_errors
+def purge(address: str, database_url: DatabaseUrl = None) -> None:
+    """Remove every event and derived row of an address (privacy requests).
+
+    A suppression survives as a hash of the address, so the address stays blocked.
+    """
+    result = purge_address(open_store(load_settings(database_url=database_url)), address)
+    typer.echo(
+        f"purged {address}: {result.events} events, {result.messages} messages, "
+        f"{result.addresses} address rows; {result.suppression_entries} suppression entry kept "
+        "as a hash"
+    )
+
+
+def parse_age(text: str) -> timedelta:
+    """'90d', '12h', '30m' or '45s' as a timedelta."""
+    units = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+    number, unit = text[:-1], text[-1:].lower()
+    if unit not in units or not number.isdigit() or int(number) <= 0:
+        raise ConfigError(
+            f"age {text[:20]!r} must be a positive number with d, h, m or s (e.g. 90d)"
+        )
+    return timedelta(**{units[unit]: int(number)})
 
 
 def main() -> None:
