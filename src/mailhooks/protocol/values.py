@@ -10,7 +10,7 @@ from typing import Any
 
 from mailhooks.errors import ParseError
 
-_INT_TEXT = re.compile(r"[+-]?\d{1,18}")
+_INT_TEXT = re.compile(r"[+-]?\d{1,19}")
 #: Every id is stored as a signed 64-bit integer (PostgreSQL bigint); orjson reads up to u64.
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 # ISO-8601 as SocketLabs sends it: 7 fractional digits, which datetime.fromisoformat
@@ -32,15 +32,18 @@ def to_int(name: str, value: Any) -> int | None:
         return None
     if isinstance(value, bool):
         raise ParseError(f"{name} must be an integer, not a boolean")
+    number: int | None = None
     if isinstance(value, int):
-        if not _INT64_MIN <= value <= _INT64_MAX:
-            raise ParseError(f"{name} must be a 64-bit integer, got {_describe(value)}")
-        return value
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
-        return int(value)
-    if isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
-        return int(value.strip())
-    raise ParseError(f"{name} must be an integer, got {_describe(value)}")
+        number = value
+    elif isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        number = int(value)
+    elif isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
+        number = int(value.strip())
+    if number is None:
+        raise ParseError(f"{name} must be an integer, got {_describe(value)}")
+    if not _INT64_MIN <= number <= _INT64_MAX:
+        raise ParseError(f"{name} must be a 64-bit integer, got {_describe(value)}")
+    return number
 
 
 def to_enum_int(name: str, value: Any, names: type[IntEnum]) -> int | None:

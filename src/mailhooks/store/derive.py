@@ -13,12 +13,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, case, or_
-from sqlalchemy.dialects import postgresql, sqlite
 
 from mailhooks.protocol.events import Event
 from mailhooks.protocol.status import RANK, AddressState, MessageState
 from mailhooks.store.rows import StoredEvent
 from mailhooks.store.schema import MESSAGE_COUNT_KINDS, addresses, messages
+from mailhooks.store.upsert import insert_for
 
 MessageKey = tuple[int, str, str, str]
 
@@ -61,7 +61,7 @@ def upsert_messages(connection: Connection, states: Mapping[MessageKey, MessageS
     if not states:
         return
     rows = [_message_values(key, states[key]) for key in sorted(states)]
-    statement = _insert(connection, messages)
+    statement: Any = insert_for(connection, messages)
     new, old = statement.excluded, messages.c
     merged: dict[str, Any] = {
         "status": case((_rank(new.status) > _rank(old.status), new.status), else_=old.status),
@@ -86,7 +86,7 @@ def upsert_addresses(connection: Connection, states: Mapping[str, AddressState])
     if not states:
         return
     rows = [{"address": address, **_address_values(states[address])} for address in sorted(states)]
-    statement = _insert(connection, addresses)
+    statement: Any = insert_for(connection, addresses)
     new, old = statement.excluded, addresses.c
     # Same order as AddressState.merge: a status with a later time wins; at the same
     # time (or both without one) the higher rank wins.
@@ -150,11 +150,6 @@ def _address_values(state: AddressState) -> dict[str, Any]:
         "last_temporary_failure_at": state.last_temporary_failure_at,
         "last_complaint_at": state.last_complaint_at,
     }
-
-
-def _insert(connection: Connection, table: Any) -> Any:
-    dialect = sqlite if connection.dialect.name == "sqlite" else postgresql
-    return dialect.insert(table)
 
 
 def _rank(column: Any) -> ColumnElement[int]:

@@ -25,10 +25,6 @@ def normalise_url(url: str) -> str:
     )
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
-
-
 def create_store_engine(url: str, **options: Any) -> Engine:
     """An engine whose commits are durable: SQLite WAL + synchronous=FULL, PostgreSQL defaults."""
     parsed = make_url(normalise_url(url))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import orjson
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, func, select
 
 from mailhooks.protocol.events import Event, Kind, WireFormat
 from mailhooks.store.derive import fold_addresses, fold_messages, upsert_addresses, upsert_messages
@@ -43,8 +43,8 @@ def rebuild_derived(engine: Engine, chunk: int = CHUNK) -> RebuildResult:
             upsert_addresses(connection, fold_addresses(batch))
             seen += len(rows)
             last_id = rows[-1].id
-        message_count = len(connection.execute(select(messages.c.id)).all())
-        address_count = len(connection.execute(select(addresses.c.address)).all())
+        message_count = connection.execute(select(func.count()).select_from(messages)).scalar_one()
+        address_count = connection.execute(select(func.count()).select_from(addresses)).scalar_one()
     return RebuildResult(seen, message_count, address_count)
 
 

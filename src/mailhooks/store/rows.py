@@ -9,11 +9,11 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, bindparam, case, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from mailhooks.protocol.dedupe import dedupe_key
 from mailhooks.protocol.events import Event, Notification
 from mailhooks.store.schema import events
+from mailhooks.store.upsert import insert_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +73,8 @@ def insert_events(connection: Connection, rows: Sequence[EventRow]) -> list[Stor
             seen["duplicate_count"] += 1
             seen["last_seen_at"] = max(seen["last_seen_at"], row.values["last_seen_at"])
     keys = sorted(folded)
-    dialect = sqlite if connection.dialect.name == "sqlite" else postgresql
     statement = (
-        dialect.insert(events)
+        insert_for(connection, events)
         .on_conflict_do_nothing(index_elements=[events.c.dedupe_key])
         .returning(events.c.dedupe_key, events.c.id)
     )

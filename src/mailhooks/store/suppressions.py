@@ -21,6 +21,7 @@ from mailhooks.protocol.events import Event, FailureType, Kind
 from mailhooks.protocol.failure_codes import describe_failure
 from mailhooks.store.rows import StoredEvent
 from mailhooks.store.schema import events, suppression_history, suppressions
+from mailhooks.store.upsert import insert_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +144,12 @@ def _suppress(
         "updated_at": now,
     }
     if current is None:
-        connection.execute(insert(suppressions).values(address_hash=key, **values))
+        # Another receiver may insert the same address concurrently: then update instead.
+        connection.execute(
+            insert_for(connection, suppressions)
+            .values(address_hash=key, **values)
+            .on_conflict_do_update(index_elements=[suppressions.c.address_hash], set_=values)
+        )
     else:
         connection.execute(
             update(suppressions).where(suppressions.c.address_hash == key).values(**values)
