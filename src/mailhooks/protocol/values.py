@@ -10,7 +10,7 @@ from typing import Any
 
 from mailhooks.errors import ParseError
 
-_INT_TEXT = re.compile(r"[+-]?\d{1,19}")
+_INT_TEXT = re.compile(r"[+-]?\d{1,19}", re.ASCII)
 #: Every id is stored as a signed 64-bit integer (PostgreSQL bigint); orjson reads up to u64.
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 # ISO-8601 as SocketLabs sends it: 7 fractional digits, which datetime.fromisoformat
@@ -18,7 +18,8 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _ISO = re.compile(
     r"(?P<base>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?)"
     r"(?:\.(?P<frac>\d{1,9}))?"
-    r"(?P<tz>Z|z|[+-]\d{2}:?\d{2})?"
+    r"(?P<tz>Z|z|[+-]\d{2}:?\d{2})?",
+    re.ASCII,
 )
 
 
