@@ -9,6 +9,7 @@ serialise on the row lock and neither update is lost.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -61,7 +62,20 @@ def upsert_messages(connection: Connection, states: Mapping[MessageKey, MessageS
     if not states:
         return
     rows = [_message_values(key, states[key]) for key in sorted(states)]
-    statement: Any = insert_for(connection, messages)
+    connection.execute(_message_upsert(connection.dialect.name), rows)
+
+
+def upsert_addresses(connection: Connection, states: Mapping[str, AddressState]) -> None:
+    if not states:
+        return
+    rows = [{"address": address, **_address_values(states[address])} for address in sorted(states)]
+    connection.execute(_address_upsert(connection.dialect.name), rows)
+
+
+@functools.cache
+def _message_upsert(dialect_name: str) -> Any:
+    """Built once per backend: constructing it costs more than running it."""
+    statement: Any = insert_for(dialect_name, messages)
     new, old = statement.excluded, messages.c
     merged: dict[str, Any] = {
         "status": case((_rank(new.status) > _rank(old.status), new.status), else_=old.status),
@@ -73,20 +87,15 @@ def upsert_messages(connection: Connection, states: Mapping[MessageKey, MessageS
     }
     for kind in MESSAGE_COUNT_KINDS:
         merged[f"{kind}_count"] = old[f"{kind}_count"] + new[f"{kind}_count"]
-    connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=[old.server_id, old.mailing_id, old.message_id, old.address],
-            set_=merged,
-        ),
-        rows,
+    return statement.on_conflict_do_update(
+        index_elements=[old.server_id, old.mailing_id, old.message_id, old.address],
+        set_=merged,
     )
 
 
-def upsert_addresses(connection: Connection, states: Mapping[str, AddressState]) -> None:
-    if not states:
-        return
-    rows = [{"address": address, **_address_values(states[address])} for address in sorted(states)]
-    statement: Any = insert_for(connection, addresses)
+@functools.cache
+def _address_upsert(dialect_name: str) -> Any:
+    statement: Any = insert_for(dialect_name, addresses)
     new, old = statement.excluded, addresses.c
     # Same order as AddressState.merge: a status with a later time wins; at the same
     # time (or both without one) the higher rank wins.
@@ -114,9 +123,7 @@ def upsert_addresses(connection: Connection, states: Mapping[str, AddressState])
         merged[counter] = old[counter] + new[counter]
     for moment in ("last_permanent_failure_at", "last_temporary_failure_at", "last_complaint_at"):
         merged[moment] = _latest(old[moment], new[moment])
-    connection.execute(
-        statement.on_conflict_do_update(index_elements=[old.address], set_=merged), rows
-    )
+    return statement.on_conflict_do_update(index_elements=[old.address], set_=merged)
 
 
 def _message_values(key: MessageKey, state: MessageState) -> dict[str, Any]:
