@@ -1,0 +1,96 @@
+"""The usual hand-written webhook endpoint: Flask, parse the JSON, check the key, commit each event.
+
+Served by gunicorn with sync workers; every worker process opens its own SQLite connection
+with the same durability as mailhooks (WAL, synchronous=FULL) and commits once per request,
+so a 200 is only sent after the event is on disk.
+
+Settings come from the environment: BASELINE_DB (SQLite file), BASELINE_SECRET and
+BASELINE_SERVER_ID (the credentials every post must carry).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import sqlite3
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, Response, request
+
+DB_PATH = os.environ.get("BASELINE_DB", "baseline.db")
+SECRET = os.environ.get("BASELINE_SECRET", "")
+SERVER_ID = int(os.environ.get("BASELINE_SERVER_ID", "0"))
+BUSY_TIMEOUT_MS = 5000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    type TEXT NOT NULL,
+    occurred_at TEXT,
+    message_id TEXT,
+    mailing_id TEXT,
+    address TEXT,
+    server_id INTEGER,
+    received_at TEXT NOT NULL,
+    fields TEXT NOT NULL
+)
+"""
+
+app = Flask(__name__)
+_connection: sqlite3.Connection | None = None
+
+
+def connection() -> sqlite3.Connection:
+    """This worker's connection, opened on first use (after gunicorn has forked)."""
+    global _connection
+    if _connection is None:
+        db = sqlite3.connect(DB_PATH, timeout=BUSY_TIMEOUT_MS / 1000)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        db.execute(SCHEMA)
+        db.commit()
+        _connection = db
+    return _connection
+
+
+def _answer(status: int, message: str) -> Response:
+    return Response(json.dumps({"status": message}), status=status, mimetype="application/json")
+
+
+@app.post("/hooks/<name>")
+def receive(name: str) -> Response:
+    payload: Any = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        return _answer(400, "body is not a JSON object")
+    secret = payload.pop("SecretKey", None)
+    if not isinstance(secret, str) or not hmac.compare_digest(secret.encode(), SECRET.encode()):
+        return _answer(401, "bad secret key")
+    if payload.get("ServerId") != SERVER_ID:
+        return _answer(401, "wrong ServerId")
+    if payload.get("Type") == "Validation":
+        return _answer(200, "ok")
+    db = connection()
+    db.execute(
+        "INSERT INTO events (type, occurred_at, message_id, mailing_id, address, server_id,"
+        " received_at, fields) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            str(payload.get("Type", "")),
+            payload.get("DateTime"),
+            payload.get("MessageId"),
+            payload.get("MailingId"),
+            payload.get("Address"),
+            payload.get("ServerId"),
+            datetime.now(UTC).isoformat(),
+            json.dumps(payload),
+        ),
+    )
+    db.commit()
+    return _answer(200, "ok")
+
+
+@app.get("/healthz")
+def healthz() -> Response:
+    return Response("ok", mimetype="text/plain")
