@@ -61,6 +61,7 @@ class Receiver:
             batch_max=settings.batch_max,
             batch_wait=settings.batch_wait_ms / 1000,
             queue_max=settings.queue_max,
+            commit_deadline=settings.commit_timeout_s + 5,
             write=functools.partial(
                 store_batch,
                 policy=settings.suppression_policy(),

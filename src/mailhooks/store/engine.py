@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
+import sqlite3
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from mailhooks.errors import ConfigError
@@ -35,7 +39,16 @@ def create_store_engine(url: str, **options: Any) -> Engine:
         event.listen(engine, "connect", _configure_sqlite)
         event.listen(engine, "begin", _begin_sqlite)
         return engine
-    connect_args = {"connect_timeout": 5, "application_name": "mailhooks"}
+    connect_args = {
+        "connect_timeout": 5,
+        "application_name": "mailhooks",
+        # Notice a dead peer in about half a minute instead of the kernel's hours.
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 30_000,
+    }
     return create_engine(parsed, connect_args=connect_args, pool_size=4, **options)
 
 
@@ -52,3 +65,19 @@ def _begin_sqlite(connection: Any) -> None:
     # The driver is in autocommit mode (isolation_level=None) so that we, not the sqlite3
     # module, decide where transactions start: DDL and DML alike are transactional.
     connection.exec_driver_sql("BEGIN")
+
+
+def interrupt_connection(connection: Connection) -> None:
+    """Make a call blocked on this connection fail now; safe from another thread.
+
+    PostgreSQL: shut the socket down (a cancel request cannot help when the network is
+    silent). SQLite: sqlite3's own interrupt.
+    """
+    with contextlib.suppress(Exception):
+        dbapi = connection.connection.dbapi_connection
+        if isinstance(dbapi, sqlite3.Connection):
+            dbapi.interrupt()
+            return
+        fileno = dbapi.pgconn.socket  # type: ignore[union-attr]
+        with socket.socket(fileno=os.dup(fileno)) as sock:
+            sock.shutdown(socket.SHUT_RDWR)

@@ -18,9 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
 
 from mailhooks.errors import StoreUnavailable
+from mailhooks.store.engine import interrupt_connection
 from mailhooks.store.rows import EventRow, insert_events
 
 log = logging.getLogger("mailhooks.writer")
@@ -55,6 +56,7 @@ class BatchWriter:
         batch_wait: float = 0.0,
         queue_max: int = 10_000,
         write: Callable[[Connection, Sequence[EventRow]], object] = insert_events,
+        commit_deadline: float = 15.0,
     ) -> None:
         self._engine = engine
         self._batch_max = batch_max
@@ -67,6 +69,12 @@ class BatchWriter:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connection: Connection | None = None
+        self._commit_deadline = commit_deadline
+        #: monotonic time the running commit started, None between commits (watchdog reads it).
+        self._commit_started: float | None = None
+        self._reconnect_backoff = 0.0
+        self._reconnect_at = 0.0
+        self._stopped = threading.Event()
         self.stats = WriterStats()
 
     @property
@@ -77,6 +85,8 @@ class BatchWriter:
         self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._run, name="mailhooks-writer", daemon=True)
         self._thread.start()
+        watchdog = threading.Thread(target=self._watch, name="mailhooks-watchdog", daemon=True)
+        watchdog.start()
 
     async def stop(self) -> None:
         """Commit what is queued, then end the thread."""
@@ -85,7 +95,17 @@ class BatchWriter:
             self._wakeup.notify()
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join)
+        self._stopped.set()
         self._close_connection()
+        log.info(
+            "writer stopped",
+            extra={
+                "batches": self.stats.batches,
+                "events": self.stats.events,
+                "failed_batches": self.stats.failed_batches,
+                "rejected_full": self.stats.rejected_full,
+            },
+        )
 
     async def submit(self, row: EventRow, timeout: float) -> None:
         """Wait until `row` is committed.
@@ -135,37 +155,67 @@ class BatchWriter:
             return [self._pending.popleft() for _ in range(count)]
 
     def _commit(self, batch: list[_Pending]) -> None:
+        if self._connection is None and time.monotonic() < self._reconnect_at:
+            self._fail(batch, "the store is unreachable; waiting before reconnecting")
+            return
         try:
-            self._commit_rows([item.row for item in batch])
+            self._commit_rows([item.row for item in batch], retry_disconnect=True)
         except (DataError, IntegrityError) as error:
             # One bad row must not keep failing everyone queued with it: commit one by one.
             if len(batch) == 1:
-                self._fail(batch, error)
+                self._fail(batch, _short(error))
                 return
             log.warning("batch of %d failed (%s); retrying one by one", len(batch), _short(error))
             for item in batch:
                 self._commit([item])
             return
         except SQLAlchemyError as error:
-            self._fail(batch, error)
+            self._fail(batch, _short(error))
             return
         self.stats.batches += 1
         self.stats.events += len(batch)
         self.stats.last_batch_size = len(batch)
         self._resolve(batch, None)
 
-    def _commit_rows(self, rows: list[EventRow]) -> None:
+    def _commit_rows(self, rows: list[EventRow], *, retry_disconnect: bool) -> None:
         connection = self._connect()
+        self._commit_started = time.monotonic()
         try:
             with connection.begin():
                 self._write(connection, rows)
+        except DBAPIError as error:
+            self._close_connection()
+            if error.connection_invalidated and retry_disconnect:
+                # The server dropped a connection that sat idle (restart, failover,
+                # pg_terminate_backend): one fresh try before answering 503. If the lost
+                # commit had in fact landed, the retry only counts duplicates.
+                log.warning("store connection lost (%s); reconnecting", _short(error))
+                self._commit_started = None
+                self._commit_rows(rows, retry_disconnect=False)
+                return
+            raise
         except SQLAlchemyError:
             self._close_connection()
             raise
+        finally:
+            self._commit_started = None
 
-    def _fail(self, batch: list[_Pending], error: Exception) -> None:
+    def _watch(self) -> None:
+        """Abort a commit stuck past its deadline (a silent network never errors by itself)."""
+        while not self._stopped.wait(min(1.0, self._commit_deadline / 4)):
+            started, connection = self._commit_started, self._connection
+            if started is None or connection is None:
+                continue
+            if time.monotonic() - started > self._commit_deadline:
+                log.error(
+                    "commit stuck for over %g s; dropping the connection", self._commit_deadline
+                )
+                interrupt_connection(connection)
+                self._commit_started = None
+
+    def _fail(self, batch: list[_Pending], reason: str) -> None:
         self.stats.failed_batches += 1
-        log.error("commit of %d event(s) failed: %s", len(batch), _short(error))
+        log.error("commit of %d event(s) failed: %s", len(batch), reason)
         self._resolve(batch, StoreUnavailable("the store could not commit the event"))
 
     def _resolve(self, batch: list[_Pending], error: StoreUnavailable | None) -> None:
@@ -175,7 +225,15 @@ class BatchWriter:
 
     def _connect(self) -> Connection:
         if self._connection is None:
-            self._connection = self._engine.connect()
+            try:
+                self._connection = self._engine.connect()
+            except SQLAlchemyError:
+                # Back off (0.1 s doubling to 2 s) so an outage is not a connect storm;
+                # meanwhile posts get their 503 at once.
+                self._reconnect_backoff = min(max(self._reconnect_backoff * 2, 0.1), 2.0)
+                self._reconnect_at = time.monotonic() + self._reconnect_backoff
+                raise
+            self._reconnect_backoff = 0.0
         return self._connection
 
     def _close_connection(self) -> None:
