@@ -22,7 +22,7 @@ from mailhooks.errors import ConfigError, MailhooksError
 from mailhooks.protocol.auth import generate_secret
 from mailhooks.protocol.events import WireFormat
 from mailhooks.store import endpoints as endpoint_store
-from mailhooks.store import migrate, suppressions
+from mailhooks.store import migrate, suppressions, tokens
 from mailhooks.store.engine import create_store_engine
 from mailhooks.store.rebuild import rebuild_derived
 from mailhooks.store.retention import apply_retention, purge_address
@@ -40,7 +40,9 @@ suppress_app = typer.Typer(
 retention_app = typer.Typer(help="Delete old raw events.", no_args_is_help=True)
 app.add_typer(endpoint_app, name="endpoint")
 app.add_typer(db_app, name="db")
+token_app = typer.Typer(help="Bearer tokens for the query API.", no_args_is_help=True)
 app.add_typer(suppress_app, name="suppress")
+app.add_typer(token_app, name="token")
 app.add_typer(retention_app, name="retention")
 console = Console()
 #: `mailhooks suppress check` exit status for a suppressed address (1 stays "error").
@@ -387,6 +389,48 @@ def purge(address: str, database_url: DatabaseUrl = None) -> None:
         f"{result.addresses} address rows; {result.suppression_entries} suppression entry kept "
         "as a hash"
     )
+
+
+class ScopeChoice(enum.StrEnum):
+    read = "read"
+    admin = "admin"
+
+
+@token_app.command("create")
+@one_line_errors
+def token_create(
+    name: str,
+    scope: Annotated[ScopeChoice, typer.Option(help="read, or admin to change things")] = (
+        ScopeChoice.read
+    ),
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create an API token and print it once (only its hash is stored).
+
+    Example: mailhooks token create dashboard --scope read
+    """
+    engine = open_store(load_settings(database_url=database_url))
+    token = tokens.create_token(engine, name, tokens.Scope(scope.value))
+    typer.echo(f"token {name} ({scope.value}), shown once: {token}")
+
+
+@token_app.command("list")
+@one_line_errors
+def token_list(database_url: DatabaseUrl = None) -> None:
+    """List tokens (names and scopes, never the tokens)."""
+    table = Table("name", "scope", "created", "revoked")
+    for token in tokens.list_tokens(open_store(load_settings(database_url=database_url))):
+        revoked = f"{token.revoked_at:%Y-%m-%d %H:%M}" if token.revoked_at else ""
+        table.add_row(token.name, token.scope.value, f"{token.created_at:%Y-%m-%d %H:%M}", revoked)
+    console.print(table)
+
+
+@token_app.command("revoke")
+@one_line_errors
+def token_revoke(name: str, database_url: DatabaseUrl = None) -> None:
+    """Revoke a token at once."""
+    tokens.revoke_token(open_store(load_settings(database_url=database_url)), name)
+    typer.echo(f"revoked token {name}")
 
 
 def parse_age(text: str) -> timedelta:

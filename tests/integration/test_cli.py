@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from mailhooks.cli import app
 from mailhooks.protocol.events import Kind
 from mailhooks.protocol.samples import sample_body
+from mailhooks.store import migrate
 from tests.support import ServerProcess
 
 runner = CliRunner()
@@ -83,10 +84,11 @@ def test_bad_database_url_is_one_line() -> None:
 
 def test_db_status_then_upgrade(database_url: str) -> None:
     code, out, _ = mailhooks(database_url, "db", "status")
+    revisions = sorted(path.stem for path in (migrate.MIGRATIONS / "versions").glob("0*.py"))
     assert code == 0 and "current: empty" in out
-    assert "pending: 0001_initial, 0002_derived_state" in out
+    assert f"pending: {', '.join(revisions)}" in out
     code, out, _ = mailhooks(database_url, "db", "upgrade")
-    assert code == 0 and "applied 2 migration(s); at 0002_derived_state" in out
+    assert code == 0 and f"applied {len(revisions)} migration(s); at {revisions[-1]}" in out
     code, out, _ = mailhooks(database_url, "db", "status")
     assert "pending: none" in out
 

@@ -54,7 +54,10 @@ def _count(engine: Engine) -> int:
 def test_migrations_create_exactly_the_schema(database_url: str) -> None:
     engine = create_store_engine(database_url)
     assert migrate.current_revision(engine) is None
-    assert migrate.pending_revisions(engine) == ["0001_initial", "0002_derived_state"]
+    pending = migrate.pending_revisions(engine)
+    assert pending[0] == "0001_initial"
+    assert pending[-1] == migrate.head_revision()
+    assert len(pending) == len(list((migrate.MIGRATIONS / "versions").glob("0*.py")))
     migrate.upgrade(engine)
     migrate.upgrade(engine)  # a second run is a no-op
     assert migrate.current_revision(engine) == migrate.head_revision()

@@ -16,8 +16,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
+from mailhooks.api import create_api
 from mailhooks.config import Settings
 from mailhooks.errors import (
     AuthError,
@@ -186,12 +187,13 @@ async def _healthz(_request: Request) -> Response:
 
 
 def create_app(settings: Settings, engine: Engine) -> Starlette:
-    """The receiver app; its lifespan starts the writer and the endpoint refresher."""
+    """The receiver app with the query API; its lifespan starts the writer and the refresher."""
     receiver = Receiver(settings, engine)
     app = Starlette(
         routes=[
             Route("/hooks/{name}", receiver.handle, methods=["POST"]),
             Route("/healthz", _healthz, methods=["GET"]),
+            Mount("/api", app=create_api(engine)),
         ],
         lifespan=receiver.lifespan,
     )

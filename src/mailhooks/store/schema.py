@@ -183,3 +183,16 @@ suppression_history = Table(
     Column("source_event_id", BigInteger, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
 )
+
+#: Bearer tokens for the query API; only SHA-256 of the token is kept.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    #: "read" or "admin".
+    Column("scope", String(8), nullable=False),
+    Column("digest", LargeBinary(32), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)

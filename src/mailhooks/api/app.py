@@ -1,0 +1,236 @@
+"""The query API: events, messages, addresses, suppressions; one-line 4xx for bad input."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import FastAPI, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mailhooks.api.auth import AdminToken, ReadToken
+from mailhooks.api.cursor import decode_cursor, encode_cursor
+from mailhooks.api.models import (
+    AddressOut,
+    ErrorOut,
+    EventDetail,
+    EventFeed,
+    EventOut,
+    EventPage,
+    MessageOut,
+    MessageTimeline,
+    SuppressionChange,
+    SuppressionOut,
+)
+from mailhooks.errors import ConfigError
+from mailhooks.protocol.events import Kind
+from mailhooks.store import queries, suppressions
+
+MAX_PAGE = 1000
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut},
+    401: {"model": ErrorOut},
+    403: {"model": ErrorOut},
+    404: {"model": ErrorOut},
+}
+
+
+def create_api(engine: Engine) -> FastAPI:
+    api = FastAPI(
+        title="mailhooks",
+        summary="What happened to each email message and address, from SocketLabs events.",
+        version="1",
+        # Mounted at /api: the spec is served at /api/openapi.json, paths start /v1.
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        responses=_ERRORS,
+    )
+    api.state.engine = engine
+    api.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    api.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    _routes(api)
+    return api
+
+
+async def _http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+    return JSONResponse(
+        {"error": str(error.detail)}, status_code=error.status_code, headers=error.headers
+    )
+
+
+async def _validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"] if part not in ("query", "path", "body"))
+    return JSONResponse({"error": f"{where}: {first['msg']}"}, status_code=400)
+
+
+def _only(request: Request, allowed: set[str]) -> None:
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise HTTPException(400, f"unknown query parameter {unknown[0]!r}")
+
+
+def _routes(api: FastAPI) -> None:
+    engine: Engine = api.state.engine
+    prefix = "/v1"
+
+    @api.get(f"{prefix}/events", response_model=EventPage, tags=["events"])
+    def list_events(
+        request: Request,
+        _token: ReadToken,
+        kind: Kind | None = None,
+        endpoint: str | None = None,
+        address: str | None = None,
+        message_id: str | None = None,
+        mailing_id: str | None = None,
+        since: Annotated[datetime | None, Query(description="occurred at or after")] = None,
+        until: Annotated[datetime | None, Query(description="occurred before")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+        cursor: str | None = None,
+    ) -> EventPage:
+        """Events newest first, filtered; follow `next_cursor` for older pages."""
+        _only(request, {"kind", "endpoint", "address", "message_id", "mailing_id", "since",
+                        "until", "limit", "cursor"})  # fmt: skip
+        for name, moment in (("since", since), ("until", until)):
+            if moment is not None and moment.tzinfo is None:
+                raise HTTPException(400, f"{name} needs a time zone, e.g. 2026-01-31T00:00:00Z")
+        where = queries.EventFilter(
+            kind=kind.value if kind else None,
+            endpoint=endpoint,
+            address=address,
+            message_id=message_id,
+            mailing_id=mailing_id,
+            since=since,
+            until=until,
+        )
+        before = decode_cursor(cursor) if cursor is not None else None
+        rows = queries.list_events(engine, where, before_id=before, limit=limit)
+        next_cursor = encode_cursor(rows[-1]["id"]) if len(rows) == limit else None
+        return EventPage(events=[EventOut.of(row) for row in rows], next_cursor=next_cursor)
+
+    @api.get(f"{prefix}/events/feed", response_model=EventFeed, tags=["events"])
+    def event_feed(
+        request: Request,
+        _token: ReadToken,
+        after_id: Annotated[int, Query(ge=0, lt=2**63)] = 0,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    ) -> EventFeed:
+        """Events in order of storage after `after_id`: for consumers that need each once."""
+        _only(request, {"after_id", "limit"})
+        rows = queries.events_after(engine, after_id, limit)
+        last_id = rows[-1]["id"] if rows else after_id
+        return EventFeed(events=[EventOut.of(row) for row in rows], last_id=last_id)
+
+    @api.get(f"{prefix}/events/{{event_id}}", response_model=EventDetail, tags=["events"])
+    def get_event(_token: ReadToken, event_id: Annotated[int, Path(ge=1, lt=2**63)]) -> EventDetail:
+        """One event with its stored body (SecretKey replaced)."""
+        row = queries.get_event(engine, event_id)
+        if row is None:
+            raise HTTPException(404, f"no event {event_id}")
+        return EventDetail.of(row)
+
+    @api.get(f"{prefix}/messages", response_model=list[MessageTimeline], tags=["messages"])
+    def get_messages(
+        request: Request,
+        _token: ReadToken,
+        message_id: Annotated[str, Query(min_length=1)],
+        address: str | None = None,
+        mailing_id: str | None = None,
+        server_id: Annotated[int | None, Query(ge=0, lt=2**63)] = None,
+    ) -> list[MessageTimeline]:
+        """Status and event timeline of the messages matching a MessageId (and more)."""
+        _only(request, {"message_id", "address", "mailing_id", "server_id"})
+        found = queries.find_messages(
+            engine, message_id=message_id, address=address, mailing_id=mailing_id,
+            server_id=server_id,
+        )  # fmt: skip
+        return [
+            MessageTimeline(
+                **MessageOut.of(row).model_dump(),
+                events=[EventOut.of(e) for e in queries.message_timeline(engine, row)],
+            )
+            for row in found
+        ]
+
+    @api.get(f"{prefix}/addresses/{{address}}", response_model=AddressOut, tags=["addresses"])
+    def get_address(_token: ReadToken, address: str) -> AddressOut:
+        """History of an address: counts, last status, suppression, recent messages."""
+        summary = queries.address_summary(engine, address)
+        if summary is None:
+            raise HTTPException(404, "no events for this address")
+        return AddressOut(
+            **{key: summary[key] for key in AddressOut.model_fields if key in summary},
+            suppression=_suppression(engine, address),
+            messages=[MessageOut.of(row) for row in summary["messages"]],
+        )
+
+    @api.get(f"{prefix}/suppressions", response_model=list[SuppressionOut], tags=["suppressions"])
+    def list_suppressed(
+        request: Request, _token: ReadToken, include_removed: bool = False
+    ) -> list[SuppressionOut]:
+        """Suppressed addresses, newest first."""
+        _only(request, {"include_removed"})
+        entries = suppressions.list_suppressions(engine, include_removed=include_removed)
+        return [_suppression_out(entry) for entry in entries]
+
+    @api.get(
+        f"{prefix}/suppressions/{{address}}", response_model=SuppressionOut, tags=["suppressions"]
+    )
+    def check_suppression(_token: ReadToken, address: str) -> SuppressionOut:
+        """Whether an address may be mailed (`suppressed` false) and why not."""
+        return _suppression(engine, address)
+
+    @api.put(
+        f"{prefix}/suppressions/{{address}}", response_model=SuppressionOut, tags=["suppressions"]
+    )
+    def add_suppression(
+        _token: AdminToken, address: str, change: SuppressionChange
+    ) -> SuppressionOut:
+        """Suppress an address by hand (kept in the history)."""
+        _checked(lambda: suppressions.suppress_manually(engine, address, change.reason))
+        return _suppression(engine, address)
+
+    @api.delete(
+        f"{prefix}/suppressions/{{address}}", response_model=SuppressionOut, tags=["suppressions"]
+    )
+    def lift_suppression(
+        _token: AdminToken, address: str, reason: str = "removed through the API"
+    ) -> SuppressionOut:
+        """Lift a suppression (kept in the history); 404 if the address was not suppressed."""
+        if not _checked(lambda: suppressions.remove_suppression(engine, address, reason)):
+            raise HTTPException(404, "the address is not suppressed")
+        return _suppression(engine, address)
+
+
+def _checked(action: Callable[[], bool]) -> bool:
+    """Run a store change; a bad address becomes a 400 with its one-line reason."""
+    try:
+        return action()
+    except ConfigError as error:
+        raise HTTPException(400, error.message) from error
+
+
+def _suppression(engine: Engine, address: str) -> SuppressionOut:
+    entry = suppressions.get_suppression(engine, address)
+    if entry is None:
+        return SuppressionOut(
+            address=address.strip().lower(), suppressed=False, reason=None, source=None,
+            source_event_id=None, since=None,
+        )  # fmt: skip
+    return _suppression_out(entry)
+
+
+def _suppression_out(entry: suppressions.Suppression) -> SuppressionOut:
+    return SuppressionOut(
+        address=entry.address,
+        suppressed=entry.active,
+        reason=entry.reason,
+        source=entry.source,
+        source_event_id=entry.source_event_id,
+        since=entry.updated_at,
+    )

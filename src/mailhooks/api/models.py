@@ -1,0 +1,128 @@
+"""Response bodies of the query API (they are the OpenAPI schema users' apps read)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, Field
+
+from mailhooks.protocol.failure_codes import describe_failure
+
+
+class Failure(BaseModel):
+    type: int | None = Field(description="0 temporary, 1 permanent, 2 suppressed")
+    code: int | None
+    category: str
+    text: str
+
+
+class EventOut(BaseModel):
+    id: int
+    endpoint: str
+    kind: str
+    wire_type: str
+    wire_format: str
+    occurred_at: datetime | None
+    received_at: datetime
+    server_id: int | None
+    subaccount_id: int | None
+    mailing_id: str | None
+    message_id: str | None
+    address: str | None
+    failure: Failure | None
+    duplicate_count: int
+    fields: dict[str, Any] = Field(description="Every field as sent except SecretKey")
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> EventOut:
+        failure = None
+        if row["kind"] == "failed":
+            described = describe_failure(row["failure_code"])
+            failure = Failure(
+                type=row["failure_type"],
+                code=row["failure_code"],
+                category=described.category.value,
+                text=described.text,
+            )
+        values = {key: row[key] for key in cls.model_fields if key in row and key != "fields"}
+        return cls(**values, failure=failure, fields=orjson.loads(row["fields"]))
+
+
+class EventDetail(EventOut):
+    body: str = Field(description="The body as received, SecretKey value replaced")
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> EventDetail:
+        base = EventOut.of(row)
+        return cls(**base.model_dump(), body=row["body"].decode("utf-8", "replace"))
+
+
+class EventPage(BaseModel):
+    events: list[EventOut]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next (older) page")
+
+
+class EventFeed(BaseModel):
+    events: list[EventOut]
+    last_id: int = Field(description="Pass as ?after_id= next time to get only newer events")
+
+
+class MessageOut(BaseModel):
+    server_id: int
+    mailing_id: str
+    message_id: str
+    address: str
+    status: str | None
+    opened: bool
+    clicked: bool
+    unsubscribed: bool
+    first_event_at: datetime | None
+    last_event_at: datetime | None
+    counts: dict[str, int]
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> MessageOut:
+        counts = {
+            key.removesuffix("_count"): value
+            for key, value in row.items()
+            if key.endswith("_count")
+        }
+        values = {key: row[key] for key in cls.model_fields if key in row}
+        return cls(**values, counts=counts)
+
+
+class MessageTimeline(MessageOut):
+    events: list[EventOut]
+
+
+class SuppressionOut(BaseModel):
+    address: str | None
+    suppressed: bool
+    reason: str | None
+    source: str | None
+    source_event_id: int | None
+    since: datetime | None
+
+
+class AddressOut(BaseModel):
+    address: str
+    last_status: str | None
+    last_status_at: datetime | None
+    permanent_failures: int
+    temporary_failures: int
+    complaints: int
+    last_permanent_failure_at: datetime | None
+    last_temporary_failure_at: datetime | None
+    last_complaint_at: datetime | None
+    suppression: SuppressionOut
+    messages: list[MessageOut]
+
+
+class SuppressionChange(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class ErrorOut(BaseModel):
+    error: str

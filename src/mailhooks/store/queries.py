@@ -1,0 +1,152 @@
+"""The read side: what the API and CLI ask of the store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, Select, select
+
+from mailhooks.store.schema import addresses, endpoints, events, messages
+
+#: Columns of an event in listings (the stored body only comes with a single event).
+EVENT_COLUMNS = (
+    events.c.id,
+    endpoints.c.name.label("endpoint"),
+    events.c.kind,
+    events.c.wire_type,
+    events.c.wire_format,
+    events.c.occurred_at,
+    events.c.received_at,
+    events.c.server_id,
+    events.c.subaccount_id,
+    events.c.mailing_id,
+    events.c.message_id,
+    events.c.address,
+    events.c.failure_type,
+    events.c.failure_code,
+    events.c.duplicate_count,
+    events.c.fields,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    kind: str | None = None
+    endpoint: str | None = None
+    address: str | None = None
+    message_id: str | None = None
+    mailing_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _event_query(columns: Sequence[Any], where: EventFilter) -> Select[Any]:
+    query = select(*columns).join(endpoints, endpoints.c.id == events.c.endpoint_id)
+    if where.kind is not None:
+        query = query.where(events.c.kind == where.kind)
+    if where.endpoint is not None:
+        query = query.where(endpoints.c.name == where.endpoint)
+    if where.address is not None:
+        query = query.where(events.c.address == where.address.strip().lower())
+    if where.message_id is not None:
+        query = query.where(events.c.message_id == where.message_id)
+    if where.mailing_id is not None:
+        query = query.where(events.c.mailing_id == where.mailing_id)
+    if where.since is not None:
+        query = query.where(events.c.occurred_at >= where.since)
+    if where.until is not None:
+        query = query.where(events.c.occurred_at < where.until)
+    return query
+
+
+def list_events(
+    engine: Engine, where: EventFilter, *, before_id: int | None, limit: int
+) -> list[dict[str, Any]]:
+    """Newest first; `before_id` continues a previous page."""
+    query = _event_query(EVENT_COLUMNS, where).order_by(events.c.id.desc()).limit(limit)
+    if before_id is not None:
+        query = query.where(events.c.id < before_id)
+    with engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def events_after(engine: Engine, after_id: int, limit: int) -> list[dict[str, Any]]:
+    """Oldest first from `after_id` on: the consumer feed."""
+    query = (
+        _event_query(EVENT_COLUMNS, EventFilter())
+        .where(events.c.id > after_id)
+        .order_by(events.c.id)
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def get_event(engine: Engine, event_id: int) -> dict[str, Any] | None:
+    query = _event_query([*EVENT_COLUMNS, events.c.body], EventFilter()).where(
+        events.c.id == event_id
+    )
+    with engine.connect() as connection:
+        row = connection.execute(query).one_or_none()
+    return None if row is None else dict(row._mapping)
+
+
+def find_messages(
+    engine: Engine,
+    *,
+    message_id: str,
+    address: str | None = None,
+    mailing_id: str | None = None,
+    server_id: int | None = None,
+) -> list[dict[str, Any]]:
+    query = select(messages).where(messages.c.message_id == message_id)
+    if address is not None:
+        query = query.where(messages.c.address == address.strip().lower())
+    if mailing_id is not None:
+        query = query.where(messages.c.mailing_id == mailing_id)
+    if server_id is not None:
+        query = query.where(messages.c.server_id == server_id)
+    with engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(query.limit(100))]
+
+
+def message_timeline(engine: Engine, message: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every stored event of one message, in event time order."""
+    query = (
+        _event_query(EVENT_COLUMNS, EventFilter())
+        .where(
+            events.c.message_id == message["message_id"],
+            events.c.address == message["address"],
+        )
+        .order_by(events.c.occurred_at, events.c.id)
+    )
+    with engine.connect() as connection:
+        rows = [dict(row._mapping) for row in connection.execute(query)]
+    return [
+        row
+        for row in rows
+        if (row["mailing_id"] or "") == message["mailing_id"]
+        and (row["server_id"] or 0) == message["server_id"]
+    ]
+
+
+def address_summary(
+    engine: Engine, address: str, message_limit: int = 100
+) -> dict[str, Any] | None:
+    address = address.strip().lower()
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(addresses).where(addresses.c.address == address)
+        ).one_or_none()
+        if row is None:
+            return None
+        recent = connection.execute(
+            select(messages)
+            .where(messages.c.address == address)
+            .order_by(messages.c.last_event_at.desc())
+            .limit(message_limit)
+        )
+        return {**row._mapping, "messages": [dict(message._mapping) for message in recent]}
