@@ -29,6 +29,11 @@ def rebuild_derived(engine: Engine, chunk: int = CHUNK) -> RebuildResult:
     """Replace messages and addresses by a fresh fold of every stored event (one transaction)."""
     seen = 0
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Writers wait for the rebuilt rows, then merge their events into them; without
+            # the lock an event committed mid-rebuild would be read by a later chunk and
+            # counted twice. (SQLite: the rebuild already holds the only write lock.)
+            connection.exec_driver_sql("LOCK TABLE messages, addresses IN EXCLUSIVE MODE")
         connection.execute(delete(messages))
         connection.execute(delete(addresses))
         last_id = 0

@@ -63,7 +63,7 @@ def apply_policy(
             continue
         reason = _policy_reason(connection, event, policy)
         if reason is not None:
-            _suppress(connection, event.address, reason, "policy", item.id, now, only_if_new=True)
+            _suppress(connection, event.address, reason, "policy", item.id, now)
 
 
 def _policy_reason(connection: Connection, event: Event, policy: SuppressionPolicy) -> str | None:
@@ -125,16 +125,13 @@ def _suppress(
     source: str,
     event_id: int | None,
     now: datetime,
-    *,
-    only_if_new: bool,
 ) -> bool:
-    """Make the address suppressed; False when it already was (nothing written)."""
+    """Make the address suppressed; False when it already was (nothing written).
+
+    One statement inserts, or re-activates a lifted entry, and never touches an active one:
+    a manual add racing the policy on another receiver cannot overwrite the first reason.
+    """
     key = address_hash(address)
-    current = connection.execute(
-        select(suppressions.c.active).where(suppressions.c.address_hash == key)
-    ).scalar_one_or_none()
-    if current and only_if_new:
-        return False
     values: dict[str, Any] = {
         "address": address.strip().lower(),
         "active": True,
@@ -143,17 +140,18 @@ def _suppress(
         "source_event_id": event_id,
         "updated_at": now,
     }
-    if current is None:
-        # Another receiver may insert the same address concurrently: then update instead.
-        connection.execute(
-            insert_for(connection, suppressions)
-            .values(address_hash=key, **values)
-            .on_conflict_do_update(index_elements=[suppressions.c.address_hash], set_=values)
+    written = connection.execute(
+        insert_for(connection, suppressions)
+        .values(address_hash=key, **values)
+        .on_conflict_do_update(
+            index_elements=[suppressions.c.address_hash],
+            set_=values,
+            where=not_(suppressions.c.active),
         )
-    else:
-        connection.execute(
-            update(suppressions).where(suppressions.c.address_hash == key).values(**values)
-        )
+        .returning(suppressions.c.address_hash)  # rowcount is not reliable here on psycopg
+    ).first()
+    if written is None:
+        return False
     _record(connection, key, address, "suppress", reason, source, event_id, now)
     return True
 
@@ -185,9 +183,7 @@ def suppress_manually(engine: Engine, address: str, reason: str) -> bool:
     """Add an address by hand; False if it was already suppressed."""
     _require_address(address)
     with engine.begin() as connection:
-        return _suppress(
-            connection, address, reason, "manual", None, datetime.now(UTC), only_if_new=True
-        )
+        return _suppress(connection, address, reason, "manual", None, datetime.now(UTC))
 
 
 def remove_suppression(engine: Engine, address: str, reason: str) -> bool:
