@@ -47,7 +47,8 @@ class Settings(BaseSettings):
     suppress_temporary_failures: int = Field(default=3, ge=0)
     suppress_temporary_window_days: float = Field(default=7.0, gt=0)
     #: Update messages, addresses and suppressions with each commit. Off only to measure
-    #: the raw store; `mailhooks db rebuild` then catches the derived state up.
+    #: the raw store: `mailhooks db rebuild` then catches messages and addresses up, but
+    #: the suppression policy is not replayed for events stored meanwhile.
     derive_state: bool = True
 
     #: Delete raw events older than this many days while serving; unset keeps everything.
