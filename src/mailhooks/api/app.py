@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, HTTPException, Path, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mailhooks.api.auth import AdminToken, ReadToken
 from mailhooks.api.cursor import decode_cursor, encode_cursor
+from mailhooks.api.export import csv_lines, ndjson_lines
 from mailhooks.api.models import (
     AddressOut,
     ErrorOut,
@@ -23,6 +24,7 @@ from mailhooks.api.models import (
     EventPage,
     MessageOut,
     MessageTimeline,
+    StatsOut,
     SuppressionChange,
     SuppressionOut,
 )
@@ -69,7 +71,34 @@ async def _validation_error(_request: Request, error: RequestValidationError) ->
     return JSONResponse({"error": f"{where}: {first['msg']}"}, status_code=400)
 
 
-def _only(request: Request, allowed: set[str]) -> None:
+FILTERS = frozenset({"kind", "endpoint", "address", "message_id", "mailing_id", "since", "until"})
+
+
+def event_filter(
+    kind: Kind | None = None,
+    endpoint: str | None = None,
+    address: str | None = None,
+    message_id: str | None = None,
+    mailing_id: str | None = None,
+    since: Annotated[datetime | None, Query(description="occurred at or after (with zone)")] = None,
+    until: Annotated[datetime | None, Query(description="occurred before (with zone)")] = None,
+) -> queries.EventFilter:
+    """The event filters shared by listing, stats and export."""
+    for name, moment in (("since", since), ("until", until)):
+        if moment is not None and moment.tzinfo is None:
+            raise HTTPException(400, f"{name} needs a time zone, e.g. 2026-01-31T00:00:00Z")
+    return queries.EventFilter(
+        kind=kind.value if kind else None,
+        endpoint=endpoint,
+        address=address,
+        message_id=message_id,
+        mailing_id=mailing_id,
+        since=since,
+        until=until,
+    )
+
+
+def _only(request: Request, allowed: frozenset[str] | set[str]) -> None:
     unknown = sorted(set(request.query_params) - allowed)
     if unknown:
         raise HTTPException(400, f"unknown query parameter {unknown[0]!r}")
@@ -83,35 +112,46 @@ def _routes(api: FastAPI) -> None:
     def list_events(
         request: Request,
         _token: ReadToken,
-        kind: Kind | None = None,
-        endpoint: str | None = None,
-        address: str | None = None,
-        message_id: str | None = None,
-        mailing_id: str | None = None,
-        since: Annotated[datetime | None, Query(description="occurred at or after")] = None,
-        until: Annotated[datetime | None, Query(description="occurred before")] = None,
+        where: Annotated[queries.EventFilter, Depends(event_filter)],
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
         cursor: str | None = None,
     ) -> EventPage:
         """Events newest first, filtered; follow `next_cursor` for older pages."""
-        _only(request, {"kind", "endpoint", "address", "message_id", "mailing_id", "since",
-                        "until", "limit", "cursor"})  # fmt: skip
-        for name, moment in (("since", since), ("until", until)):
-            if moment is not None and moment.tzinfo is None:
-                raise HTTPException(400, f"{name} needs a time zone, e.g. 2026-01-31T00:00:00Z")
-        where = queries.EventFilter(
-            kind=kind.value if kind else None,
-            endpoint=endpoint,
-            address=address,
-            message_id=message_id,
-            mailing_id=mailing_id,
-            since=since,
-            until=until,
-        )
+        _only(request, FILTERS | {"limit", "cursor"})
         before = decode_cursor(cursor) if cursor is not None else None
         rows = queries.list_events(engine, where, before_id=before, limit=limit)
         next_cursor = encode_cursor(rows[-1]["id"]) if len(rows) == limit else None
         return EventPage(events=[EventOut.of(row) for row in rows], next_cursor=next_cursor)
+
+    @api.get(f"{prefix}/stats", response_model=StatsOut, tags=["stats"])
+    def stats(
+        request: Request,
+        _token: ReadToken,
+        where: Annotated[queries.EventFilter, Depends(event_filter)],
+        bucket: Literal["hour", "day"] = "day",
+    ) -> StatsOut:
+        """Events per kind per hour or day, with delivery, bounce and complaint rates."""
+        _only(request, FILTERS | {"bucket"})
+        return StatsOut.of(bucket, queries.event_counts(engine, where, bucket))
+
+    @api.get(
+        f"{prefix}/export",
+        tags=["events"],
+        response_class=StreamingResponse,
+        responses={200: {"content": {"application/x-ndjson": {}, "text/csv": {}}}},
+    )
+    def export(
+        request: Request,
+        _token: ReadToken,
+        where: Annotated[queries.EventFilter, Depends(event_filter)],
+        format: Literal["ndjson", "csv"] = "ndjson",
+    ) -> StreamingResponse:
+        """Every matching event, oldest first, streamed (constant memory for any size)."""
+        _only(request, FILTERS | {"format"})
+        chunks = queries.stream_events(engine, where)
+        if format == "csv":
+            return StreamingResponse(csv_lines(chunks), media_type="text/csv")
+        return StreamingResponse(ndjson_lines(chunks), media_type="application/x-ndjson")
 
     @api.get(f"{prefix}/events/feed", response_model=EventFeed, tags=["events"])
     def event_feed(

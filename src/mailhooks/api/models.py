@@ -126,3 +126,44 @@ class SuppressionChange(BaseModel):
 
 class ErrorOut(BaseModel):
     error: str
+
+
+class StatsBucket(BaseModel):
+    start: str = Field(description="Start of the hour or day, UTC")
+    counts: dict[str, int] = Field(description="Events per kind; `bounced`: permanent failures")
+
+
+class Rates(BaseModel):
+    delivery: float | None = Field(description="delivered / (delivered + bounced)")
+    bounce: float | None = Field(description="bounced / (delivered + bounced)")
+    complaint: float | None = Field(description="complaints / delivered")
+
+
+class StatsOut(BaseModel):
+    bucket: str
+    buckets: list[StatsBucket]
+    totals: dict[str, int]
+    rates: Rates
+
+    @classmethod
+    def of(cls, bucket: str, rows: list[tuple[str, str, int | None, int]]) -> StatsOut:
+        by_start: dict[str, dict[str, int]] = {}
+        totals: dict[str, int] = {}
+        for start, kind, failure_type, count in rows:
+            names = [kind, "bounced"] if kind == "failed" and failure_type == 1 else [kind]
+            for name in names:
+                counts = by_start.setdefault(start, {})
+                counts[name] = counts.get(name, 0) + count
+                totals[name] = totals.get(name, 0) + count
+        delivered, bounced = totals.get("delivered", 0), totals.get("bounced", 0)
+        sent = delivered + bounced
+        return cls(
+            bucket=bucket,
+            buckets=[StatsBucket(start=start, counts=counts) for start, counts in by_start.items()],
+            totals=totals,
+            rates=Rates(
+                delivery=delivered / sent if sent else None,
+                bounce=bounced / sent if sent else None,
+                complaint=totals.get("complaint", 0) / delivered if delivered else None,
+            ),
+        )

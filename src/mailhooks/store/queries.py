@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Select, select
+from sqlalchemy import Engine, Select, func, select
 
 from mailhooks.store.schema import addresses, endpoints, events, messages
 
@@ -150,3 +150,38 @@ def address_summary(
             .limit(message_limit)
         )
         return {**row._mapping, "messages": [dict(message._mapping) for message in recent]}
+
+
+def _bucket(connection_dialect: str, bucket: str) -> Any:
+    """The start of each event's hour or day, as text, on either backend."""
+    if connection_dialect == "sqlite":
+        pattern = "%Y-%m-%dT%H:00:00Z" if bucket == "hour" else "%Y-%m-%dT00:00:00Z"
+        return func.strftime(pattern, events.c.occurred_at)
+    truncated = func.date_trunc(bucket, func.timezone("UTC", events.c.occurred_at))
+    return func.to_char(truncated, 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+
+
+def event_counts(
+    engine: Engine, where: EventFilter, bucket: str
+) -> list[tuple[str, str, int | None, int]]:
+    """(bucket start, kind, failure type, count) for events that have a time."""
+    with engine.connect() as connection:
+        start = _bucket(connection.dialect.name, bucket).label("bucket")
+        query = (
+            _event_query([start, events.c.kind, events.c.failure_type, func.count()], where)
+            .where(events.c.occurred_at.is_not(None))
+            .group_by(start, events.c.kind, events.c.failure_type)
+            .order_by(start)
+        )
+        return [(row[0], row[1], row[2], int(row[3])) for row in connection.execute(query)]
+
+
+def stream_events(
+    engine: Engine, where: EventFilter, chunk: int = 1000
+) -> Iterator[list[dict[str, Any]]]:
+    """Every matching event, oldest first, in chunks, with a server-side cursor (flat memory)."""
+    query = _event_query(EVENT_COLUMNS, where).order_by(events.c.id)
+    with engine.connect() as connection:
+        result = connection.execution_options(stream_results=True, yield_per=chunk).execute(query)
+        for part in result.partitions(chunk):
+            yield [dict(row._mapping) for row in part]
