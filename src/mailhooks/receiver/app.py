@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
@@ -18,6 +19,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
+from mailhooks import metrics
 from mailhooks.api import create_api
 from mailhooks.config import Settings
 from mailhooks.errors import (
@@ -89,6 +91,11 @@ class Receiver:
                 StoreUnavailable("internal error; retry later"), self.settings.retry_after_s
             )
         _log_request(outcome, response.status_code, started)
+        # Only configured names become labels: random paths must not grow the metric set.
+        known = outcome.endpoint if self.registry.get(outcome.endpoint) else ""
+        metrics.requests.labels(known, outcome.kind, str(response.status_code)).inc()
+        if response.status_code == 401:
+            metrics.unauthorized.inc()
         return response
 
     async def _receive(self, request: Request, outcome: _Outcome) -> Response:
@@ -125,6 +132,18 @@ class Receiver:
             expected_server_id=endpoint.server_id,
         )
 
+    async def readyz(self, _request: Request) -> Response:
+        """Ready when the store answers and the writer keeps up (queue under half full)."""
+        depth = self.writer.queue_depth
+        if depth > self.settings.queue_max // 2:
+            return PlainTextResponse(f"writer behind: {depth} events queued", status_code=503)
+        try:
+            await asyncio.wait_for(asyncio.to_thread(_ping, self.engine), 5)
+        except (TimeoutError, SQLAlchemyError) as error:
+            reason = "no answer in 5 s" if isinstance(error, TimeoutError) else "unreachable"
+            return PlainTextResponse(f"store {reason}", status_code=503)
+        return PlainTextResponse("ready")
+
     async def _expire_forever(self, days: float) -> None:
         while True:
             try:
@@ -152,6 +171,11 @@ class Receiver:
                     await task
             await self.writer.stop()
             self.engine.dispose()
+
+
+def _ping(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.exec_driver_sql("SELECT 1")
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -183,7 +207,13 @@ def _log_request(outcome: _Outcome, status: int, started: float) -> None:
 
 
 async def _healthz(_request: Request) -> Response:
+    """The process is up (liveness)."""
     return PlainTextResponse("ok")
+
+
+async def _metrics(request: Request) -> Response:
+    metrics.queue_depth.set(request.app.state.receiver.writer.queue_depth)
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 def create_app(settings: Settings, engine: Engine) -> Starlette:
@@ -193,6 +223,8 @@ def create_app(settings: Settings, engine: Engine) -> Starlette:
         routes=[
             Route("/hooks/{name}", receiver.handle, methods=["POST"]),
             Route("/healthz", _healthz, methods=["GET"]),
+            Route("/readyz", receiver.readyz, methods=["GET"]),
+            Route("/metrics", _metrics, methods=["GET"]),
             Mount("/api", app=create_api(engine)),
         ],
         lifespan=receiver.lifespan,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
 
+from mailhooks import metrics
 from mailhooks.errors import StoreUnavailable
 from mailhooks.store.engine import interrupt_connection
 from mailhooks.store.rows import EventRow, insert_events
@@ -175,14 +176,16 @@ class BatchWriter:
         self.stats.batches += 1
         self.stats.events += len(batch)
         self.stats.last_batch_size = len(batch)
+        metrics.batch_size.observe(len(batch))
         self._resolve(batch, None)
 
     def _commit_rows(self, rows: list[EventRow], *, retry_disconnect: bool) -> None:
         connection = self._connect()
-        self._commit_started = time.monotonic()
+        self._commit_started = started = time.monotonic()
         try:
             with connection.begin():
                 self._write(connection, rows)
+            metrics.commit_seconds.observe(time.monotonic() - started)
         except DBAPIError as error:
             self._close_connection()
             if error.connection_invalidated and retry_disconnect:
@@ -215,6 +218,7 @@ class BatchWriter:
 
     def _fail(self, batch: list[_Pending], reason: str) -> None:
         self.stats.failed_batches += 1
+        metrics.failed_commits.inc()
         log.error("commit of %d event(s) failed: %s", len(batch), reason)
         self._resolve(batch, StoreUnavailable("the store could not commit the event"))
 

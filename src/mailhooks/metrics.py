@@ -1,0 +1,34 @@
+"""Prometheus metrics of the receiver and its writer, served at /metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+registry = CollectorRegistry(auto_describe=True)
+
+#: Every post, by endpoint, kind (empty when unparsed) and HTTP status.
+requests = Counter(
+    "mailhooks_requests",
+    "Posts to /hooks/{endpoint} by kind and answer",
+    ["endpoint", "kind", "status"],
+    registry=registry,
+)
+unauthorized = Counter(
+    "mailhooks_unauthorized", "Posts answered 401 (wrong or missing key)", registry=registry
+)
+batch_size = Histogram(
+    "mailhooks_batch_size",
+    "Events per group commit",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+    registry=registry,
+)
+commit_seconds = Histogram(
+    "mailhooks_commit_seconds",
+    "Time to write and commit one batch",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=registry,
+)
+failed_commits = Counter(
+    "mailhooks_failed_commits", "Batches whose commit failed (answered 503)", registry=registry
+)
+queue_depth = Gauge("mailhooks_queue_depth", "Events waiting for the writer", registry=registry)
