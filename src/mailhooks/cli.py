@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import enum
-import functools
-import sys
-from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+from typing import Annotated
 
-import orjson
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
-from mailhooks.config import Settings
-from mailhooks.errors import ConfigError, MailhooksError
+from mailhooks import cli_query
+from mailhooks.cli_common import (
+    DatabaseUrl,
+    console,
+    fail,
+    load_settings,
+    one_line_errors,
+    open_store,
+    write_json_lines,
+)
+from mailhooks.errors import ConfigError
 from mailhooks.protocol.auth import generate_secret
 from mailhooks.protocol.events import WireFormat
 from mailhooks.store import endpoints as endpoint_store
@@ -44,56 +45,13 @@ token_app = typer.Typer(help="Bearer tokens for the query API.", no_args_is_help
 app.add_typer(suppress_app, name="suppress")
 app.add_typer(token_app, name="token")
 app.add_typer(retention_app, name="retention")
-console = Console()
 #: `mailhooks suppress check` exit status for a suppressed address (1 stays "error").
 SUPPRESSED_EXIT = 3
-P = ParamSpec("P")
-R = TypeVar("R")
-
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url", help="sqlite:///path or postgresql://... [env: MAILHOOKS_DATABASE_URL]"
-    ),
-]
 
 
 class FormatChoice(enum.StrEnum):
     json = "json"
     form = "form"
-
-
-def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Users see `error: ...` and exit status 1, never a traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except MailhooksError as error:
-            _fail(error.message)
-        except ValidationError as error:
-            first = error.errors()[0]
-            _fail(f"setting {'.'.join(map(str, first['loc']))}: {first['msg']}")
-        except SQLAlchemyError as error:
-            _fail(f"database error: {str(error).splitlines()[0][:200]}")
-
-    return wrapper
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
-
-
-def load_settings(**overrides: Any) -> Settings:
-    return Settings(**{key: value for key, value in overrides.items() if value is not None})
-
-
-def open_store(settings: Settings) -> Engine:
-    engine = create_store_engine(settings.database_url)
-    migrate.upgrade(engine)
-    return engine
 
 
 @app.command()
@@ -197,8 +155,7 @@ def endpoint_list(
         for endpoint in endpoint_store.load_endpoints(engine)
     ]
     if as_json:
-        for row in rows:
-            sys.stdout.write(orjson.dumps(row).decode() + "\n")
+        write_json_lines(rows)
         return
     table = Table("name", "format", "ServerId", "keys", "created")
     for row in rows:
@@ -307,7 +264,7 @@ def suppress_remove(
     """Lift a suppression; a new permanent failure or complaint suppresses again."""
     engine = open_store(load_settings(database_url=database_url))
     if not suppressions.remove_suppression(engine, address, reason):
-        _fail(f"{address} is not suppressed")
+        fail(f"{address} is not suppressed")
     typer.echo(f"removed {address} from the suppression list")
 
 
@@ -336,8 +293,8 @@ def suppress_list(
         open_store(load_settings(database_url=database_url)), include_removed=include_removed
     )
     if as_json:
-        for entry in entries:
-            row = {
+        write_json_lines(
+            {
                 "address": entry.address,
                 "active": entry.active,
                 "reason": entry.reason,
@@ -345,7 +302,8 @@ def suppress_list(
                 "source_event_id": entry.source_event_id,
                 "updated_at": entry.updated_at.isoformat(),
             }
-            sys.stdout.write(orjson.dumps(row).decode() + "\n")
+            for entry in entries
+        )
         return
     table = Table("address", "active", "reason", "source", "since")
     for entry in entries:
@@ -444,8 +402,11 @@ def parse_age(text: str) -> timedelta:
     return timedelta(**{units[unit]: int(number)})
 
 
+cli_query.register(app)
+
+
 def main() -> None:
     try:
         app()
     except ConfigError as error:  # raised before a command's wrapper (e.g. in option parsing)
-        _fail(error.message)
+        fail(error.message)

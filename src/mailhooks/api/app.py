@@ -27,6 +27,8 @@ from mailhooks.api.models import (
     StatsOut,
     SuppressionChange,
     SuppressionOut,
+    address_out,
+    suppression_out,
 )
 from mailhooks.errors import ConfigError
 from mailhooks.protocol.events import Kind
@@ -203,11 +205,7 @@ def _routes(api: FastAPI) -> None:
         summary = queries.address_summary(engine, address)
         if summary is None:
             raise HTTPException(404, "no events for this address")
-        return AddressOut(
-            **{key: summary[key] for key in AddressOut.model_fields if key in summary},
-            suppression=_suppression(engine, address),
-            messages=[MessageOut.of(row) for row in summary["messages"]],
-        )
+        return address_out(summary, _suppression(engine, address))
 
     @api.get(f"{prefix}/suppressions", response_model=list[SuppressionOut], tags=["suppressions"])
     def list_suppressed(
@@ -216,7 +214,7 @@ def _routes(api: FastAPI) -> None:
         """Suppressed addresses, newest first."""
         _only(request, {"include_removed"})
         entries = suppressions.list_suppressions(engine, include_removed=include_removed)
-        return [_suppression_out(entry) for entry in entries]
+        return [suppression_out(entry.address or "", entry) for entry in entries]
 
     @api.get(
         f"{prefix}/suppressions/{{address}}", response_model=SuppressionOut, tags=["suppressions"]
@@ -256,21 +254,4 @@ def _checked(action: Callable[[], bool]) -> bool:
 
 
 def _suppression(engine: Engine, address: str) -> SuppressionOut:
-    entry = suppressions.get_suppression(engine, address)
-    if entry is None:
-        return SuppressionOut(
-            address=address.strip().lower(), suppressed=False, reason=None, source=None,
-            source_event_id=None, since=None,
-        )  # fmt: skip
-    return _suppression_out(entry)
-
-
-def _suppression_out(entry: suppressions.Suppression) -> SuppressionOut:
-    return SuppressionOut(
-        address=entry.address,
-        suppressed=entry.active,
-        reason=entry.reason,
-        source=entry.source,
-        source_event_id=entry.source_event_id,
-        since=entry.updated_at,
-    )
+    return suppression_out(address, suppressions.get_suppression(engine, address))

@@ -9,6 +9,7 @@ import orjson
 from pydantic import BaseModel, Field
 
 from mailhooks.protocol.failure_codes import describe_failure
+from mailhooks.store.suppressions import Suppression
 
 
 class Failure(BaseModel):
@@ -118,6 +119,35 @@ class AddressOut(BaseModel):
     last_complaint_at: datetime | None
     suppression: SuppressionOut
     messages: list[MessageOut]
+
+
+def address_out(summary: dict[str, Any], suppression: SuppressionOut) -> AddressOut:
+    """The API's and the CLI's view of one address."""
+    return AddressOut(
+        **{
+            key: summary[key]
+            for key in AddressOut.model_fields
+            if key in summary and key not in ("messages", "suppression")
+        },
+        suppression=suppression,
+        messages=[MessageOut.of(row) for row in summary["messages"]],
+    )
+
+
+def suppression_out(address: str, entry: Suppression | None) -> SuppressionOut:
+    if entry is None:
+        return SuppressionOut(
+            address=address.strip().lower(), suppressed=False, reason=None, source=None,
+            source_event_id=None, since=None,
+        )  # fmt: skip
+    return SuppressionOut(
+        address=entry.address,
+        suppressed=entry.active,
+        reason=entry.reason,
+        source=entry.source,
+        source_event_id=entry.source_event_id,
+        since=entry.updated_at,
+    )
 
 
 class SuppressionChange(BaseModel):

@@ -43,7 +43,7 @@ class EventFilter:
     until: datetime | None = None
 
 
-def _event_query(columns: Sequence[Any], where: EventFilter) -> Select[Any]:
+def event_query(columns: Sequence[Any], where: EventFilter) -> Select[Any]:
     query = select(*columns).join(endpoints, endpoints.c.id == events.c.endpoint_id)
     if where.kind is not None:
         query = query.where(events.c.kind == where.kind)
@@ -66,32 +66,32 @@ def list_events(
     engine: Engine, where: EventFilter, *, before_id: int | None, limit: int
 ) -> list[dict[str, Any]]:
     """Newest first; `before_id` continues a previous page."""
-    query = _event_query(EVENT_COLUMNS, where).order_by(events.c.id.desc()).limit(limit)
+    query = event_query(EVENT_COLUMNS, where).order_by(events.c.id.desc()).limit(limit)
     if before_id is not None:
         query = query.where(events.c.id < before_id)
     with engine.connect() as connection:
-        return [dict(row._mapping) for row in connection.execute(query)]
+        return [_plain(row) for row in connection.execute(query)]
 
 
 def events_after(engine: Engine, after_id: int, limit: int) -> list[dict[str, Any]]:
     """Oldest first from `after_id` on: the consumer feed."""
     query = (
-        _event_query(EVENT_COLUMNS, EventFilter())
+        event_query(EVENT_COLUMNS, EventFilter())
         .where(events.c.id > after_id)
         .order_by(events.c.id)
         .limit(limit)
     )
     with engine.connect() as connection:
-        return [dict(row._mapping) for row in connection.execute(query)]
+        return [_plain(row) for row in connection.execute(query)]
 
 
 def get_event(engine: Engine, event_id: int) -> dict[str, Any] | None:
-    query = _event_query([*EVENT_COLUMNS, events.c.body], EventFilter()).where(
+    query = event_query([*EVENT_COLUMNS, events.c.body], EventFilter()).where(
         events.c.id == event_id
     )
     with engine.connect() as connection:
         row = connection.execute(query).one_or_none()
-    return None if row is None else dict(row._mapping)
+    return None if row is None else _plain(row)
 
 
 def find_messages(
@@ -110,13 +110,13 @@ def find_messages(
     if server_id is not None:
         query = query.where(messages.c.server_id == server_id)
     with engine.connect() as connection:
-        return [dict(row._mapping) for row in connection.execute(query.limit(100))]
+        return [_plain(row) for row in connection.execute(query.limit(100))]
 
 
 def message_timeline(engine: Engine, message: dict[str, Any]) -> list[dict[str, Any]]:
     """Every stored event of one message, in event time order."""
     query = (
-        _event_query(EVENT_COLUMNS, EventFilter())
+        event_query(EVENT_COLUMNS, EventFilter())
         .where(
             events.c.message_id == message["message_id"],
             events.c.address == message["address"],
@@ -124,7 +124,7 @@ def message_timeline(engine: Engine, message: dict[str, Any]) -> list[dict[str, 
         .order_by(events.c.occurred_at, events.c.id)
     )
     with engine.connect() as connection:
-        rows = [dict(row._mapping) for row in connection.execute(query)]
+        rows = [_plain(row) for row in connection.execute(query)]
     return [
         row
         for row in rows
@@ -149,7 +149,7 @@ def address_summary(
             .order_by(messages.c.last_event_at.desc())
             .limit(message_limit)
         )
-        return {**row._mapping, "messages": [dict(message._mapping) for message in recent]}
+        return {**_plain(row), "messages": [_plain(message) for message in recent]}
 
 
 def _bucket(connection_dialect: str, bucket: str) -> Any:
@@ -168,7 +168,7 @@ def event_counts(
     with engine.connect() as connection:
         start = _bucket(connection.dialect.name, bucket).label("bucket")
         query = (
-            _event_query([start, events.c.kind, events.c.failure_type, func.count()], where)
+            event_query([start, events.c.kind, events.c.failure_type, func.count()], where)
             .where(events.c.occurred_at.is_not(None))
             .group_by(start, events.c.kind, events.c.failure_type)
             .order_by(start)
@@ -180,8 +180,13 @@ def stream_events(
     engine: Engine, where: EventFilter, chunk: int = 1000
 ) -> Iterator[list[dict[str, Any]]]:
     """Every matching event, oldest first, in chunks, with a server-side cursor (flat memory)."""
-    query = _event_query(EVENT_COLUMNS, where).order_by(events.c.id)
+    query = event_query(EVENT_COLUMNS, where).order_by(events.c.id)
     with engine.connect() as connection:
         result = connection.execution_options(stream_results=True, yield_per=chunk).execute(query)
         for part in result.partitions(chunk):
-            yield [dict(row._mapping) for row in part]
+            yield [_plain(row) for row in part]
+
+
+def _plain(row: Any) -> dict[str, Any]:
+    """A row as a dict with plain `str` keys (SQLAlchemy's are a str subclass)."""
+    return {str(key): value for key, value in row._mapping.items()}

@@ -1,0 +1,256 @@
+"""Read commands: events, message, address, stats, export. Tables for people, --json for scripts."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+from sqlalchemy import func
+
+from mailhooks.api.export import csv_lines, ndjson_lines
+from mailhooks.api.models import EventOut, MessageOut, StatsOut, address_out, suppression_out
+from mailhooks.cli_common import (
+    DatabaseUrl,
+    console,
+    fail,
+    load_settings,
+    one_line_errors,
+    open_store,
+    write_json_lines,
+)
+from mailhooks.protocol.events import Kind
+from mailhooks.protocol.values import to_datetime
+from mailhooks.store import queries, suppressions
+from mailhooks.store.schema import events
+
+Json = Annotated[bool, typer.Option("--json", help="JSON lines for scripts")]
+KindOption = Annotated[Kind | None, typer.Option(help="Only this kind")]
+EndpointOption = Annotated[str | None, typer.Option(help="Only this endpoint")]
+AddressOption = Annotated[str | None, typer.Option(help="Only this recipient")]
+MessageOption = Annotated[str | None, typer.Option("--message-id", help="Only this MessageId")]
+MailingOption = Annotated[str | None, typer.Option("--mailing-id", help="Only this MailingId")]
+SinceOption = Annotated[str | None, typer.Option(help="Occurred at or after (ISO-8601, UTC)")]
+UntilOption = Annotated[str | None, typer.Option(help="Occurred before (ISO-8601, UTC)")]
+
+
+def _filter(
+    kind: Kind | None,
+    endpoint: str | None,
+    address: str | None,
+    message_id: str | None,
+    mailing_id: str | None,
+    since: str | None,
+    until: str | None,
+) -> queries.EventFilter:
+    return queries.EventFilter(
+        kind=kind.value if kind else None,
+        endpoint=endpoint,
+        address=address,
+        message_id=message_id,
+        mailing_id=mailing_id,
+        since=_moment("--since", since),
+        until=_moment("--until", until),
+    )
+
+
+def _moment(option: str, text: str | None) -> datetime | None:
+    """ISO-8601 or RFC 1123 like the wire, plus a bare date (midnight UTC)."""
+    if text is not None and len(text) == 10:
+        text += "T00:00:00Z"
+    return to_datetime(option, text)
+
+
+def _events_table(rows: list[EventOut]) -> Table:
+    table = Table("id", "occurred (UTC)", "kind", "address", "message", "endpoint", "detail")
+    for event in rows:
+        detail = f"{event.failure.code} {event.failure.text}" if event.failure else ""
+        moment = f"{event.occurred_at:%Y-%m-%d %H:%M:%S}" if event.occurred_at else ""
+        table.add_row(
+            str(event.id), moment, event.kind, event.address or "", event.message_id or "",
+            event.endpoint, detail,
+        )  # fmt: skip
+    return table
+
+
+def events_command(
+    kind: KindOption = None,
+    endpoint: EndpointOption = None,
+    address: AddressOption = None,
+    message_id: MessageOption = None,
+    mailing_id: MailingOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    as_json: Json = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """The newest events, filtered.
+
+    Example: mailhooks events --kind failed --since 2026-11-01
+    """
+    engine = open_store(load_settings(database_url=database_url))
+    where = _filter(kind, endpoint, address, message_id, mailing_id, since, until)
+    rows = [
+        EventOut.of(row) for row in queries.list_events(engine, where, before_id=None, limit=limit)
+    ]
+    if as_json:
+        write_json_lines(row.model_dump(mode="json") for row in rows)
+        return
+    console.print(_events_table(rows))
+
+
+def message_command(
+    message_id: str,
+    address: AddressOption = None,
+    as_json: Json = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Status and timeline of a message (by MessageId, optionally one recipient)."""
+    engine = open_store(load_settings(database_url=database_url))
+    found = queries.find_messages(engine, message_id=message_id, address=address)
+    if not found:
+        fail(f"no message {message_id!r}")
+    for row in found:
+        message = MessageOut.of(row)
+        timeline = [EventOut.of(event) for event in queries.message_timeline(engine, row)]
+        if as_json:
+            payload = message.model_dump(mode="json")
+            write_json_lines([{**payload, "events": [e.model_dump(mode="json") for e in timeline]}])
+            continue
+        flags = [name for name in ("opened", "clicked", "unsubscribed") if getattr(message, name)]
+        console.print(
+            f"[bold]{message.message_id}[/bold] to {message.address}: "
+            f"[bold]{message.status or 'no status'}[/bold] {' '.join(flags)}"
+        )
+        console.print(_events_table(timeline))
+
+
+def address_command(address: str, as_json: Json = False, database_url: DatabaseUrl = None) -> None:
+    """History of an address: status, failures, complaints, suppression, recent messages."""
+    engine = open_store(load_settings(database_url=database_url))
+    summary = queries.address_summary(engine, address)
+    entry = suppressions.get_suppression(engine, address)
+    if summary is None and entry is None:
+        fail(f"nothing is known about {address}")
+    suppression = suppression_out(address, entry)
+    if as_json:
+        shown = address_out(summary, suppression) if summary is not None else suppression
+        write_json_lines([shown.model_dump(mode="json")])
+        return
+    if summary is not None:
+        console.print(
+            f"[bold]{summary['address']}[/bold]: last status {summary['last_status'] or '-'}; "
+            f"{summary['permanent_failures']} permanent, {summary['temporary_failures']} temporary "
+            f"failures, {summary['complaints']} complaints"
+        )
+    reason = f"yes - {suppression.reason}" if suppression.suppressed else "no"
+    console.print(f"suppressed: {reason}")
+    if summary is not None:
+        table = Table("message", "status", "last event (UTC)")
+        for message in summary["messages"]:
+            moment = message["last_event_at"]
+            shown_at = f"{moment:%Y-%m-%d %H:%M}" if moment else ""
+            table.add_row(message["message_id"], message["status"] or "", shown_at)
+        console.print(table)
+
+
+def stats_command(
+    bucket: Annotated[str, typer.Option(help="hour or day")] = "day",
+    endpoint: EndpointOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    as_json: Json = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Events per kind per hour or day, with delivery, bounce and complaint rates."""
+    if bucket not in ("hour", "day"):
+        fail("--bucket must be hour or day")
+    engine = open_store(load_settings(database_url=database_url))
+    where = _filter(None, endpoint, None, None, None, since, until)
+    stats = StatsOut.of(bucket, queries.event_counts(engine, where, bucket))
+    if as_json:
+        write_json_lines([stats.model_dump(mode="json")])
+        return
+    kinds = sorted(stats.totals)
+    table = Table("start (UTC)", *kinds)
+    for row in stats.buckets:
+        table.add_row(row.start, *(str(row.counts.get(kind, 0)) for kind in kinds))
+    console.print(table)
+    rates = stats.rates
+    console.print(
+        "delivery " + _percent(rates.delivery) + ", bounce " + _percent(rates.bounce)
+        + ", complaint " + _percent(rates.complaint)
+    )  # fmt: skip
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2%}"
+
+
+def export_command(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File (default stdout)")
+    ] = None,
+    export_format: Annotated[str, typer.Option("--format", help="ndjson or csv")] = "ndjson",
+    kind: KindOption = None,
+    endpoint: EndpointOption = None,
+    address: AddressOption = None,
+    message_id: MessageOption = None,
+    mailing_id: MailingOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Every matching event, oldest first, streamed; a progress bar when writing a file.
+
+    Example: mailhooks export --format csv --since 2026-11-01 -o november.csv
+    """
+    if export_format not in ("ndjson", "csv"):
+        fail("--format must be ndjson or csv")
+    engine = open_store(load_settings(database_url=database_url))
+    where = _filter(kind, endpoint, address, message_id, mailing_id, since, until)
+    with engine.connect() as connection:
+        total = connection.execute(
+            queries.event_query([func.count(events.c.id)], where)
+        ).scalar_one()
+    progress = Progress(
+        *Progress.get_default_columns()[:1],
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=output is None,
+    )
+    sink_context = output.open("wb") if output else contextlib.nullcontext(sys.stdout.buffer)
+    with progress, sink_context as sink:
+        task = progress.add_task("exporting", total=total)
+
+        def counted(chunks: Any) -> Any:
+            for chunk in chunks:
+                yield chunk
+                progress.advance(task, len(chunk))
+
+        chunks = counted(queries.stream_events(engine, where))
+        if export_format == "csv":
+            for text in csv_lines(chunks):
+                sink.write(text.encode())
+        else:
+            for data in ndjson_lines(chunks):
+                sink.write(data)
+
+
+def register(app: typer.Typer) -> None:
+    for name, command in (
+        ("events", events_command),
+        ("message", message_command),
+        ("address", address_command),
+        ("stats", stats_command),
+        ("export", export_command),
+    ):
+        app.command(name)(one_line_errors(command))
