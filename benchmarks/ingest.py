@@ -6,16 +6,18 @@ Runs on demand, not in the test suite:
     .venv/bin/python benchmarks/ingest.py --quick    # 1 round, under 2 minutes
     .venv/bin/python benchmarks/ingest.py --json     # machine-readable results on stdout
 
-Three servers take the same loopback load from `wrk` (64 connections, 1 thread by default),
+Four servers take the same loopback load from `wrk` (64 connections, 1 thread by default),
 each started fresh on a fresh database in every round, in the order no-op, baseline,
-mailhooks:
+mailhooks, mailhooks-raw:
 
 - no-op: a Starlette route answering 200 without storing (uvicorn, uvloop + httptools,
   one worker): the HTTP ceiling (benchmarks/baselines/noop_starlette.py);
 - baseline: the usual hand-written endpoint, Flask under gunicorn (2 sync workers),
   committing each request to SQLite with WAL + synchronous=FULL
   (benchmarks/baselines/flask_commit_per_request.py);
-- mailhooks: `python -m mailhooks serve` on SQLite with one JSON endpoint.
+- mailhooks: `python -m mailhooks serve` on SQLite with one JSON endpoint, default settings
+  (each commit also updates the derived message, address and suppression state);
+- mailhooks-raw: the same with MAILHOOKS_DERIVE_STATE=false, storing the raw events only.
 
 Every request is a distinct ~600-byte Delivered event built from mailhooks.protocol.samples
 (benchmarks/wrk/post_events.lua fills in MessageId, a matching unique Address, and
@@ -30,7 +32,8 @@ runs where other work was busy. `--wait-idle SECONDS` waits for a quiet host fir
 its group-commit batch sizes and how busy its writer was.
 
 Printed: events/s (2xx answers per second), p50/p99 ack latency, errors, and the ratios
-mailhooks/baseline and mailhooks/no-op (medians of the per-round ratios). Exit status:
+mailhooks/baseline, mailhooks/no-op and mailhooks derived/raw (the cost of derivation;
+medians of the per-round ratios). Exit status:
 0 valid, 1 a server failed, 2 wrk is missing, 3 results flagged (errors or lost events),
 130 interrupted.
 """
@@ -81,8 +84,17 @@ ENDPOINT = "bench"
 SERVER_ID = 12345
 DATETIME_SLOT = "@@DATETIME@@"
 MESSAGE_ID_SLOT = "@@MESSAGE_ID@@"
-SERVERS = ("noop", "baseline", "mailhooks")
-LABELS = {"noop": "no-op", "baseline": "baseline", "mailhooks": "mailhooks"}
+SERVERS = ("noop", "baseline", "mailhooks", "mailhooks-raw")
+LABELS = {
+    "noop": "no-op",
+    "baseline": "baseline",
+    "mailhooks": "mailhooks",
+    "mailhooks-raw": "mailhooks-raw",
+}
+#: `python -m mailhooks serve`, with derived state (the default) and storing raw events only.
+MAILHOOKS_SERVERS = ("mailhooks", "mailhooks-raw")
+#: The setting mailhooks-raw turns off (config.Settings.derive_state).
+DERIVE_STATE = "MAILHOOKS_DERIVE_STATE"
 TIMES = "\u00d7"
 
 EXIT_SERVER_FAILED = 1
@@ -120,7 +132,10 @@ class Options:
 
 def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(
-        description="Ingest throughput and ack latency: mailhooks vs commit-per-request vs no-op.",
+        description=(
+            "Ingest throughput and ack latency: mailhooks (with derived state and raw only) "
+            "vs commit-per-request vs no-op."
+        ),
     )
     parser.add_argument("--quick", action="store_true", help="1 round, 10 s runs (under 2 min)")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3; --quick: 1)")
@@ -139,7 +154,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument(
         "--servers",
         default=",".join(SERVERS),
-        help="comma-separated subset of noop,baseline,mailhooks (all)",
+        help=f"comma-separated subset of {','.join(SERVERS)} (all)",
     )
     parser.add_argument("--baseline-workers", type=int, default=2, help="gunicorn workers (2)")
     parser.add_argument(
@@ -152,7 +167,10 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="extra setting for mailhooks, e.g. MAILHOOKS_LOG_LEVEL=warning (repeatable)",
+        help=(
+            "extra setting for both mailhooks servers, e.g. MAILHOOKS_LOG_LEVEL=warning "
+            f"(repeatable; mailhooks-raw always runs with {DERIVE_STATE}=false)"
+        ),
     )
     parser.add_argument("--json", dest="as_json", action="store_true", help="print JSON results")
     parser.add_argument("--keep", action="store_true", help="keep the databases and logs")
@@ -170,6 +188,11 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         if not equals or not key.startswith("MAILHOOKS_"):
             parser.error(f"--mailhooks-env wants MAILHOOKS_NAME=VALUE, got {item!r}")
         extra_env[key] = value
+    if DERIVE_STATE in extra_env and {"mailhooks", "mailhooks-raw"} <= set(servers):
+        parser.error(
+            f"--mailhooks-env {DERIVE_STATE} would change what mailhooks derived/raw compares; "
+            "mailhooks-raw already runs without derived state (or choose --servers)"
+        )
     options = Options(
         quick=args.quick,
         rounds=args.rounds if args.rounds is not None else (1 if args.quick else 3),
@@ -576,6 +599,8 @@ def setup_server(name: str, options: Options, rundir: Path, port: int, secret: s
         "MAILHOOKS_PORT": str(port),
         **options.mailhooks_env,
     }
+    if name == "mailhooks-raw":
+        env[DERIVE_STATE] = "false"
     return ServerSetup(
         [sys.executable, *launcher],
         env,
@@ -681,7 +706,7 @@ def measure(
                 rundir / "wrk-warmup.log",
             )
         progress(f"{label}: measuring {options.duration} s")
-        if options.writer_stats and name == "mailhooks":
+        if options.writer_stats and name in MAILHOOKS_SERVERS:
             server.send_signal(signal.SIGUSR1)
         cpu_before = group_cpu_seconds(server.pid)
         busy_before, total_before = machine_cpu()
@@ -696,7 +721,7 @@ def measure(
         )
         busy_after, total_after = machine_cpu()
         cpu_after = group_cpu_seconds(server.pid)
-        if options.writer_stats and name == "mailhooks":
+        if options.writer_stats and name in MAILHOOKS_SERVERS:
             server.send_signal(signal.SIGUSR1)
             time.sleep(0.2)
         if server.poll() is not None:
@@ -731,13 +756,13 @@ def measure(
             f"{LABELS[name]} round {round_number}: {run.non_2xx} non-2xx answers, "
             f"{run.socket_errors} socket errors, {run.timeouts} timeouts"
         )
-        if name == "mailhooks":
+        if name in MAILHOOKS_SERVERS:
             run.refusals = refusal_reasons(server_log)
     if name != "noop" and status not in (0, -signal.SIGTERM):
         run.flags.append(f"{LABELS[name]} round {round_number}: server exited with {status}")
     if setup.db is not None and setup.count_sql is not None:
         verify_stored(run, setup.db, setup.count_sql, [result] + ([warm] if warm else []), options)
-    if options.writer_stats and name == "mailhooks":
+    if options.writer_stats and name in MAILHOOKS_SERVERS:
         run.writer = writer_window(server_log)
     progress(
         f"{label}: {run.events_per_s:,.0f} events/s, p50 {run.p50_ms:.1f} ms, "
@@ -894,6 +919,10 @@ def build_report(
                 "median": statistics.median(values),
                 "rounds": values,
             }
+    # The cost of derivation: events/s with derived state over storing raw events only.
+    values = round_ratios(runs, "mailhooks", "mailhooks-raw")
+    if values:
+        ratios["mailhooks derived/raw"] = {"median": statistics.median(values), "rounds": values}
     return {
         "settings": {
             "rounds": options.rounds,
@@ -936,14 +965,14 @@ def print_table(report: dict[str, Any], options: Options) -> None:
         f"{settings['filesystem']}; {settings['cores']} cores"
     )
     header = (
-        f"{'server':<10} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
+        f"{'server':<13} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
         f"{'srv CPU':>8} {'wrk CPU':>8} {'rest CPU':>8}  stored"
     )
     print(header)
     print("-" * len(header))
     for summary in report["summary"]:
         print(
-            f"{LABELS[summary['server']]:<10} {summary['events_per_s']:>9,.0f} "
+            f"{LABELS[summary['server']]:<13} {summary['events_per_s']:>9,.0f} "
             f"{summary['p50_ms']:>8.2f} {summary['p99_ms']:>8.2f} {summary['errors']:>7} "
             f"{summary['server_cpu']:>8.2f} {summary['wrk_cpu']:>8.2f} "
             f"{summary['rest_cpu']:>8.2f}  {summary['stored_check']}"
@@ -966,7 +995,8 @@ def print_table(report: dict[str, Any], options: Options) -> None:
         writer = run["writer"]
         if writer:
             print(
-                f"mailhooks round {run['round']} group commit: {writer['commits']:,} commits "
+                f"{LABELS[run['server']]} round {run['round']} group commit: "
+                f"{writer['commits']:,} commits "
                 f"of {writer['events']:,} events, mean {writer['mean_batch']:.1f}/commit, "
                 f"median event in a batch of {writer['median_batch']:.0f}, largest "
                 f"{writer['max_batch']}; writer committing {writer['busy']:.0%} of the time"
@@ -974,7 +1004,8 @@ def print_table(report: dict[str, Any], options: Options) -> None:
     for run in report["runs"]:
         for reason, count in run["refusals"].items():
             print(
-                f"mailhooks round {run['round']} refused {count} posts (warm-up included): {reason}"
+                f"{LABELS[run['server']]} round {run['round']} refused {count} posts "
+                f"(warm-up included): {reason}"
             )
     print(
         f"(CPU: cores used by the server's processes, by wrk, and by the rest: other "

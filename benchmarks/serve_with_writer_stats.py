@@ -62,18 +62,23 @@ TALLY = _Tally()
 
 
 def _install() -> None:
-    commit_rows: Callable[[BatchWriter, Sequence[Any]], None] | None = getattr(
-        BatchWriter, "_commit_rows", None
-    )
+    commit_rows: Callable[..., None] | None = getattr(BatchWriter, "_commit_rows", None)
     if commit_rows is None:
         print(f"{MARKER} unavailable: BatchWriter._commit_rows is gone", file=sys.stderr)
     else:
         original_commit = commit_rows
+        depth = 0  # _commit_rows calls itself once to retry after a lost connection
 
-        def timed_commit(self: BatchWriter, rows: Sequence[Any]) -> None:
+        def timed_commit(self: BatchWriter, rows: Sequence[Any], *args: Any, **kwargs: Any) -> None:
+            nonlocal depth
             started = time.perf_counter()
-            original_commit(self, rows)
-            TALLY.add(len(rows), time.perf_counter() - started)
+            depth += 1
+            try:
+                original_commit(self, rows, *args, **kwargs)
+            finally:
+                depth -= 1
+            if depth == 0:  # one tally per commit, retry included
+                TALLY.add(len(rows), time.perf_counter() - started)
 
         BatchWriter._commit_rows = timed_commit  # type: ignore[method-assign]
 
