@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uvicorn
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError
 
 from mailhooks.config import Settings
+from mailhooks.errors import ConfigError
 from mailhooks.logs import configure_logging
 from mailhooks.protocol.auth import generate_secret
 from mailhooks.protocol.events import WireFormat
@@ -44,13 +46,16 @@ def ensure_first_endpoint(engine: Engine, settings: Settings) -> None:
         if connection.execute(select(func.count()).select_from(endpoints)).scalar_one():
             return
     secret = generate_secret()
-    endpoint_store.add_endpoint(
-        engine,
-        DEFAULT_ENDPOINT,
-        wire_format=WireFormat.JSON,
-        server_id=settings.default_server_id,
-        secret=secret,
-    )
+    try:
+        endpoint_store.add_endpoint(
+            engine,
+            DEFAULT_ENDPOINT,
+            wire_format=WireFormat.JSON,
+            server_id=settings.default_server_id,
+            secret=secret,
+        )
+    except (ConfigError, IntegrityError):
+        return  # another receiver starting on the same database made it first
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     scheme = "https" if settings.ssl_certfile else "http"
     print(

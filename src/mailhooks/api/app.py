@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import Engine
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mailhooks.api.auth import AdminToken, ReadToken
@@ -53,10 +54,12 @@ def create_api(engine: Engine) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
         responses=_ERRORS,
+        dependencies=[Depends(_no_nul)],
     )
     api.state.engine = engine
     api.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     api.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    api.add_exception_handler(DataError, _unusable_value)
     _routes(api)
     return api
 
@@ -86,9 +89,7 @@ def event_filter(
     until: Annotated[datetime | None, Query(description="occurred before (with zone)")] = None,
 ) -> queries.EventFilter:
     """The event filters shared by listing, stats and export."""
-    for name, moment in (("since", since), ("until", until)):
-        if moment is not None and moment.tzinfo is None:
-            raise HTTPException(400, f"{name} needs a time zone, e.g. 2026-01-31T00:00:00Z")
+    since, until = _utc("since", since), _utc("until", until)
     return queries.EventFilter(
         kind=kind.value if kind else None,
         endpoint=endpoint,
@@ -98,6 +99,28 @@ def event_filter(
         since=since,
         until=until,
     )
+
+
+def _utc(name: str, moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        raise HTTPException(400, f"{name} needs a time zone, e.g. 2026-01-31T00:00:00Z")
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise HTTPException(400, f"{name} is out of range") from None
+
+
+def _no_nul(request: Request) -> None:
+    """PostgreSQL text cannot hold NUL: refuse it in any parameter instead of failing later."""
+    for name, value in (*request.query_params.items(), *request.path_params.items()):
+        if "\x00" in str(value):
+            raise HTTPException(400, f"{name} contains a NUL character")
+
+
+async def _unusable_value(_request: Request, _error: Exception) -> JSONResponse:
+    return JSONResponse({"error": "a value in the request cannot be stored or searched"}, 400)
 
 
 def _only(request: Request, allowed: frozenset[str] | set[str]) -> None:

@@ -9,6 +9,7 @@ import orjson
 from pydantic import BaseModel, Field
 
 from mailhooks.protocol.failure_codes import describe_failure
+from mailhooks.protocol.values import normalise_address
 from mailhooks.store.suppressions import Suppression
 
 
@@ -137,7 +138,7 @@ def address_out(summary: dict[str, Any], suppression: SuppressionOut) -> Address
 def suppression_out(address: str, entry: Suppression | None) -> SuppressionOut:
     if entry is None:
         return SuppressionOut(
-            address=address.strip().lower(), suppressed=False, reason=None, source=None,
+            address=normalise_address(address), suppressed=False, reason=None, source=None,
             source_event_id=None, since=None,
         )  # fmt: skip
     return SuppressionOut(

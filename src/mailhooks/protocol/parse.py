@@ -23,7 +23,16 @@ from mailhooks.protocol.events import (
     WireFormat,
 )
 from mailhooks.protocol.redact import SECRET_FIELD, redact_form, redact_json
-from mailhooks.protocol.values import to_datetime, to_enum_int, to_int, to_text
+from mailhooks.protocol.values import (
+    MAX_ADDRESS,
+    MAX_ID,
+    normalise_address,
+    to_bounded_text,
+    to_datetime,
+    to_enum_int,
+    to_int,
+    to_text,
+)
 
 #: Wire Type (lower case) to kind. "Sent" is the UI's name for Delivered; Click, Open and
 #: Unsubscribe are accepted as Types too although SocketLabs sends them as Tracking.
@@ -124,7 +133,7 @@ def _build(data: Mapping[str, Any], wire_format: WireFormat) -> tuple[Event, str
     if kind is Kind.FAILED:
         failure_type = to_enum_int("FailureType", get("FailureType"), FailureType)
         failure_code = to_int("FailureCode", get("FailureCode"))
-    address = to_text("Address", get("Address"))
+    address = to_bounded_text("Address", get("Address"), MAX_ADDRESS)
     meta, tags = _data_meta_tags(get("Data"))
     secret = get(SECRET_FIELD)
     event = Event(
@@ -135,9 +144,9 @@ def _build(data: Mapping[str, Any], wire_format: WireFormat) -> tuple[Event, str
         server_id=to_int("ServerId", get("ServerId")),
         subaccount_id=to_int("SubaccountId", get("SubaccountId")),
         ip_pool_id=to_int("IpPoolId", get("IpPoolId")),
-        address=address.strip().lower() or None if address is not None else None,
-        mailing_id=to_text("MailingId", get("MailingId")),
-        message_id=to_text("MessageId", get("MessageId")),
+        address=normalise_address(address) or None if address is not None else None,
+        mailing_id=to_bounded_text("MailingId", get("MailingId"), MAX_ID),
+        message_id=to_bounded_text("MessageId", get("MessageId"), MAX_ID),
         failure_type=failure_type,
         failure_code=failure_code,
         tracking_type=tracking_type,

@@ -59,6 +59,25 @@ def to_enum_int(name: str, value: Any, names: type[IntEnum]) -> int | None:
     return to_int(name, value)
 
 
+#: Longest address we accept (RFC 5321 allows 254 in practice) and longest id: both are
+#: index keys, and PostgreSQL refuses index entries over ~2.7 KB for the whole batch.
+MAX_ADDRESS = 512
+MAX_ID = 1024
+
+
+def normalise_address(address: str) -> str:
+    """The one spelling of an address used for storage, lookups and suppression hashes."""
+    return address.strip().lower()
+
+
+def to_bounded_text(name: str, value: Any, limit: int) -> str | None:
+    """`to_text`, refusing values longer than `limit` characters."""
+    text = to_text(name, value)
+    if text is not None and len(text) > limit:
+        raise ParseError(f"{name} is longer than {limit} characters")
+    return text
+
+
 def to_text(name: str, value: Any) -> str | None:
     """Text from a JSON string or number; structures are refused."""
     if value is None:

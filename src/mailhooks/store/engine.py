@@ -48,6 +48,8 @@ def create_store_engine(url: str, **options: Any) -> Engine:
         "keepalives_interval": 5,
         "keepalives_count": 3,
         "tcp_user_timeout": 30_000,
+        # A 200 promises the event is on disk: never inherit synchronous_commit=off.
+        "options": "-c synchronous_commit=on",
     }
     return create_engine(parsed, connect_args=connect_args, pool_size=4, **options)
 

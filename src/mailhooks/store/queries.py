@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Select, func, select
 
+from mailhooks.protocol.values import normalise_address
 from mailhooks.store.schema import addresses, endpoints, events, messages
 
 #: Columns of an event in listings (the stored body only comes with a single event).
@@ -50,7 +51,7 @@ def event_query(columns: Sequence[Any], where: EventFilter) -> Select[Any]:
     if where.endpoint is not None:
         query = query.where(endpoints.c.name == where.endpoint)
     if where.address is not None:
-        query = query.where(events.c.address == where.address.strip().lower())
+        query = query.where(events.c.address == normalise_address(where.address))
     if where.message_id is not None:
         query = query.where(events.c.message_id == where.message_id)
     if where.mailing_id is not None:
@@ -104,7 +105,7 @@ def find_messages(
 ) -> list[dict[str, Any]]:
     query = select(messages).where(messages.c.message_id == message_id)
     if address is not None:
-        query = query.where(messages.c.address == address.strip().lower())
+        query = query.where(messages.c.address == normalise_address(address))
     if mailing_id is not None:
         query = query.where(messages.c.mailing_id == mailing_id)
     if server_id is not None:
@@ -136,7 +137,7 @@ def message_timeline(engine: Engine, message: dict[str, Any]) -> list[dict[str, 
 def address_summary(
     engine: Engine, address: str, message_limit: int = 100
 ) -> dict[str, Any] | None:
-    address = address.strip().lower()
+    address = normalise_address(address)
     with engine.connect() as connection:
         row = connection.execute(
             select(addresses).where(addresses.c.address == address)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, delete, select, update
 
+from mailhooks.protocol.values import normalise_address
 from mailhooks.store.schema import addresses, events, messages, suppression_history, suppressions
 from mailhooks.store.suppressions import address_hash
 
@@ -37,14 +38,21 @@ def apply_retention(engine: Engine, older_than: timedelta, batch: int = BATCH) -
 
 
 def _delete_in_batches(engine: Engine, table, key, condition, batch: int) -> int:  # type: ignore[no-untyped-def]
+    """Delete in short transactions, each one statement.
+
+    A single DELETE takes SQLite's write lock at once (waiting on the busy timeout like the
+    writer does); a read-then-delete transaction would fail with SQLITE_BUSY whenever the
+    writer committed in between.
+    """
     total = 0
     while True:
         with engine.begin() as connection:
-            ids = connection.execute(select(key).where(condition).limit(batch)).scalars().all()
-            if not ids:
-                return total
-            connection.execute(delete(table).where(key.in_(ids)))
-        total += len(ids)
+            deleted = connection.execute(
+                delete(table).where(key.in_(select(key).where(condition).limit(batch)))
+            ).rowcount
+        total += deleted
+        if deleted < batch:
+            return total
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +69,7 @@ def purge_address(engine: Engine, address: str) -> PurgeResult:
     The suppression entry and its history keep only the address hash, so a purged address
     stays blocked.
     """
-    address = address.strip().lower()
+    address = normalise_address(address)
     key = address_hash(address)
     with engine.begin() as connection:
         removed_events = connection.execute(delete(events).where(events.c.address == address))

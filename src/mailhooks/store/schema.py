@@ -17,6 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from mailhooks.protocol.status import COUNTED_KINDS
 from mailhooks.store.types import UTCDateTime
 
 #: SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
@@ -105,16 +106,7 @@ events = Table(
 Index("ix_events_address_occurred_at", events.c.address, events.c.occurred_at)
 
 #: Per-kind counters on each message; column name = f"{kind}_count".
-MESSAGE_COUNT_KINDS = (
-    "queued",
-    "deferred",
-    "delivered",
-    "failed",
-    "complaint",
-    "open",
-    "click",
-    "unsubscribe",
-)
+MESSAGE_COUNT_KINDS = tuple(kind.value for kind in COUNTED_KINDS)
 
 messages = Table(
     "messages",

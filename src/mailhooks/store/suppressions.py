@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, and_, insert, not_, or_, select, upda
 from mailhooks.errors import ConfigError
 from mailhooks.protocol.events import Event, FailureType, Kind
 from mailhooks.protocol.failure_codes import describe_failure
+from mailhooks.protocol.values import normalise_address
 from mailhooks.store.rows import StoredEvent
 from mailhooks.store.schema import events, suppression_history, suppressions
 from mailhooks.store.upsert import insert_for
@@ -49,7 +50,7 @@ class Suppression:
 
 
 def address_hash(address: str) -> str:
-    return hashlib.sha256(address.strip().lower().encode()).hexdigest()
+    return hashlib.sha256(normalise_address(address).encode()).hexdigest()
 
 
 def apply_policy(
@@ -105,7 +106,9 @@ def _temporary_failures_in_window(
                 events.c.address == event.address,
                 events.c.kind == Kind.FAILED.value,
                 temporary,
-                events.c.occurred_at.between(moment_of_event - window, moment_of_event + window),
+                events.c.occurred_at.between(
+                    _shifted(moment_of_event, -window), _shifted(moment_of_event, window)
+                ),
             )
         ).scalars()
     )
@@ -116,6 +119,18 @@ def _temporary_failures_in_window(
         if moments[start] <= moment_of_event <= moment:
             best = max(best, end - start + 1)
     return best
+
+
+def _shifted(moment: datetime, delta: timedelta) -> datetime:
+    """`moment + delta`, clamped to the representable range (a year-1 DateTime is legal)."""
+    try:
+        return moment + delta
+    except OverflowError:
+        return (
+            datetime.max.replace(tzinfo=UTC)
+            if delta > timedelta(0)
+            else datetime.min.replace(tzinfo=UTC)
+        )
 
 
 def _suppress(
@@ -133,7 +148,7 @@ def _suppress(
     """
     key = address_hash(address)
     values: dict[str, Any] = {
-        "address": address.strip().lower(),
+        "address": normalise_address(address),
         "active": True,
         "reason": reason,
         "source": source,
@@ -169,7 +184,7 @@ def _record(
     connection.execute(
         insert(suppression_history).values(
             address_hash=key,
-            address=address.strip().lower() if address else None,
+            address=normalise_address(address) if address else None,
             action=action,
             reason=reason,
             source=source,
@@ -232,5 +247,6 @@ def suppression_log(engine: Engine, address: str) -> list[dict[str, Any]]:
 
 
 def _require_address(address: str) -> None:
-    if "@" not in address or len(address) > 320 or any(c.isspace() for c in address.strip()):
+    text = address.strip()
+    if "@" not in text or len(text) > 320 or any(c.isspace() or c == "\x00" for c in text):
         raise ConfigError(f"{address[:60]!r} is not an email address")

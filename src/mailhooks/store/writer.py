@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from mailhooks import metrics
 from mailhooks.errors import StoreUnavailable
@@ -161,17 +161,21 @@ class BatchWriter:
             return
         try:
             self._commit_rows([item.row for item in batch], retry_disconnect=True)
-        except (DataError, IntegrityError) as error:
-            # One bad row must not keep failing everyone queued with it: commit one by one.
+        except (OperationalError, InterfaceError) as error:
+            # The store itself is failing (down, locked, unreachable): everyone gets 503.
+            self._fail(batch, _short(error))
+            return
+        except Exception as error:
+            # Anything else may be one bad row (a constraint, a value the database or our
+            # derivation cannot take): it must not fail everyone queued with it, nor kill
+            # this thread. Commit one by one so only the bad event gets its 503.
             if len(batch) == 1:
+                log.exception("commit of one event failed")
                 self._fail(batch, _short(error))
                 return
             log.warning("batch of %d failed (%s); retrying one by one", len(batch), _short(error))
             for item in batch:
                 self._commit([item])
-            return
-        except SQLAlchemyError as error:
-            self._fail(batch, _short(error))
             return
         self.stats.batches += 1
         self.stats.events += len(batch)
@@ -183,21 +187,23 @@ class BatchWriter:
         connection = self._connect()
         self._commit_started = started = time.monotonic()
         try:
-            with connection.begin():
+            transaction = connection.begin()
+            try:
                 self._write(connection, rows)
-            metrics.commit_seconds.observe(time.monotonic() - started)
-        except DBAPIError as error:
-            self._close_connection()
-            if error.connection_invalidated and retry_disconnect:
-                # The server dropped a connection that sat idle (restart, failover,
-                # pg_terminate_backend): one fresh try before answering 503. If the lost
-                # commit had in fact landed, the retry only counts duplicates.
+            except DBAPIError as error:
+                if not (error.connection_invalidated and retry_disconnect):
+                    raise
+                # The connection died before COMMIT was sent (server restart, failover,
+                # pg_terminate_backend), so nothing of this batch landed: one fresh try
+                # before answering 503. A failure *at* commit is ambiguous and not retried.
                 log.warning("store connection lost (%s); reconnecting", _short(error))
+                self._close_connection()
                 self._commit_started = None
                 self._commit_rows(rows, retry_disconnect=False)
                 return
-            raise
-        except SQLAlchemyError:
+            transaction.commit()
+            metrics.commit_seconds.observe(time.monotonic() - started)
+        except Exception:
             self._close_connection()
             raise
         finally:
