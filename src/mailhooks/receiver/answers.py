@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import orjson
 from starlette.responses import Response
 
@@ -18,6 +20,13 @@ def accepted(endpoint: Endpoint) -> Response:
     if endpoint.wire_format is WireFormat.FORM and endpoint.validation_key:
         return Response(endpoint.validation_key, status_code=200, media_type="text/plain")
     return Response(_OK_JSON, status_code=200, media_type=_JSON)
+
+
+def refused_http(status: int, reason: str, headers: Mapping[str, str] | None) -> Response:
+    """A plain HTTP error (no route, wrong method) in the same one-line JSON shape."""
+    return Response(
+        orjson.dumps({"error": reason}), status_code=status, media_type=_JSON, headers=headers
+    )
 
 
 def refused(error: MailhooksError, retry_after_s: int) -> Response:

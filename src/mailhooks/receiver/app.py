@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
@@ -31,7 +32,7 @@ from mailhooks.errors import (
 )
 from mailhooks.protocol.auth import check_credentials
 from mailhooks.protocol.parse import parse_body
-from mailhooks.receiver.answers import accepted, refused
+from mailhooks.receiver.answers import accepted, refused, refused_http
 from mailhooks.receiver.registry import EndpointRegistry
 from mailhooks.store.endpoints import Endpoint
 from mailhooks.store.ingest import store_batch
@@ -206,6 +207,12 @@ def _log_request(outcome: _Outcome, status: int, started: float) -> None:
     )
 
 
+async def _http_error(_request: Request, error: Exception) -> Response:
+    """Routing errors (no such path, wrong method) answered like every other error."""
+    assert isinstance(error, HTTPException)
+    return refused_http(error.status_code, error.detail, error.headers)
+
+
 async def _healthz(_request: Request) -> Response:
     """The process is up (liveness)."""
     return PlainTextResponse("ok")
@@ -228,6 +235,7 @@ def create_app(settings: Settings, engine: Engine) -> Starlette:
             Mount("/api", app=create_api(engine)),
         ],
         lifespan=receiver.lifespan,
+        exception_handlers={HTTPException: _http_error},
     )
     app.state.receiver = receiver
     return app
