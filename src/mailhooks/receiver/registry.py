@@ -12,7 +12,7 @@ import logging
 import time
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from mailhooks.store.endpoints import Endpoint, load_endpoints
 
@@ -20,6 +20,8 @@ log = logging.getLogger("mailhooks.registry")
 
 #: Least time between two reloads triggered by misses (a scan of random names costs no more).
 MISS_RELOAD_INTERVAL_S = 0.5
+#: A reload that takes longer is abandoned (the store is unreachable); the old view stays.
+RELOAD_TIMEOUT_S = 10.0
 
 
 class EndpointRegistry:
@@ -34,7 +36,13 @@ class EndpointRegistry:
         return self._by_name.get(name)
 
     async def reload(self) -> None:
-        endpoints = await asyncio.to_thread(load_endpoints, self._engine)
+        try:
+            endpoints = await asyncio.wait_for(
+                asyncio.to_thread(load_endpoints, self._engine), RELOAD_TIMEOUT_S
+            )
+        except TimeoutError as error:
+            # A silent connection would otherwise stop every later refresh too.
+            raise OperationalError("endpoint reload", None, error) from error
         self._by_name = {endpoint.name: endpoint for endpoint in endpoints}
         self._loaded_at = time.monotonic()
 

@@ -48,8 +48,10 @@ def create_store_engine(url: str, **options: Any) -> Engine:
         "keepalives_interval": 5,
         "keepalives_count": 3,
         "tcp_user_timeout": 30_000,
-        # A 200 promises the event is on disk: never inherit synchronous_commit=off.
-        "options": "-c synchronous_commit=on",
+        # A 200 promises the event is on disk: never inherit synchronous_commit=off. And a
+        # session whose client vanished mid-transaction (half-open network) must not hold
+        # its row locks for hours: our transactions are never idle for seconds.
+        "options": "-c synchronous_commit=on -c idle_in_transaction_session_timeout=10000",
     }
     return create_engine(parsed, connect_args=connect_args, pool_size=4, **options)
 

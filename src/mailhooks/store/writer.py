@@ -252,6 +252,9 @@ class BatchWriter:
                 self._connection.invalidate()
                 self._connection.close()
             self._connection = None
+            # Idle pooled connections opened before the failure may be just as dead (a
+            # network partition leaves them half-open): start the next one from scratch.
+            self._engine.dispose()
 
 
 def _settle(batch: list[_Pending], error: StoreUnavailable | None) -> None:
