@@ -196,6 +196,16 @@ def _reasons(message_ids: set[str], outcomes: list[Outcome]) -> dict[str, int]:
     return dict(Counter(o.detail for o in outcomes if o.message_id in message_ids))
 
 
+def _stale_sessions(database_url: str) -> int:
+    """Server sessions of mailhooks still idle inside a transaction."""
+    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://")) as db:
+        row = db.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'mailhooks'"
+            " AND state LIKE 'idle in transaction%'"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def posts_while(load: LoadRunner, status: int, since: float) -> int:
     return load.count(lambda o: o.status == status and o.started >= since)
 
@@ -418,4 +428,8 @@ def test_recovers_from_a_store_connection_that_went_silent(
         # The writer's watchdog drops a commit stuck past its deadline (commit timeout + 5 s)
         # and reconnects; without it the thread would wait in a read for hours.
         assert recovered, "the server did not recover after a silent store connection"
+        # The silent session's server side still holds the row locks of its open
+        # transaction until PostgreSQL ends it (idle_in_transaction_session_timeout): a
+        # retry of those very events waits for that, as SocketLabs' later retries would.
+        assert wait_for(lambda: not _stale_sessions(database_url), 30), "stale session kept"
         check_store_and_retries(database_url, server.url, load.posts, outcomes)
