@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailhooks.config import Settings
-from mailhooks.errors import MailhooksError
+from mailhooks.errors import MailhooksError, first_line
 from mailhooks.store import migrate
 from mailhooks.store.engine import create_store_engine
 
@@ -44,7 +44,7 @@ def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
             first = error.errors()[0]
             fail(f"setting {'.'.join(map(str, first['loc']))}: {first['msg']}")
         except SQLAlchemyError as error:
-            fail(f"database error: {str(error).splitlines()[0][:200]}")
+            fail(f"database error: {first_line(error)}")
 
     return wrapper
 

@@ -48,3 +48,9 @@ class StoreUnavailable(MailhooksError):
 
 class ConfigError(MailhooksError):
     """Bad settings or CLI arguments; reported as one line with a non-zero exit."""
+
+
+def first_line(error: BaseException, limit: int = 200) -> str:
+    """An error as one short line, for logs and answers (drivers add multi-line detail)."""
+    text = str(error)
+    return text.splitlines()[0][:limit] if text.strip() else type(error).__name__

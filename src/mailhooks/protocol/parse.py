@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from mailhooks.errors import ParseError, UnsupportedMediaType
+from mailhooks.errors import ParseError, UnsupportedMediaType, first_line
 from mailhooks.protocol.events import (
     Event,
     FailureType,
@@ -88,7 +88,7 @@ def parse_json(body: bytes) -> Notification:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as error:
-        raise ParseError(f"body is not valid JSON ({_first_line(error)})") from error
+        raise ParseError(f"body is not valid JSON ({first_line(error, 80)})") from error
     if not isinstance(data, dict):
         raise ParseError(f"JSON body must be an object, got {type(data).__name__}")
     _check_values(data)
@@ -103,7 +103,7 @@ def parse_form(body: bytes) -> Notification:
     except UnicodeDecodeError as error:
         raise ParseError("form body is not valid UTF-8") from error
     except ValueError as error:
-        raise ParseError(f"form body cannot be read ({_first_line(error)})") from error
+        raise ParseError(f"form body cannot be read ({first_line(error, 80)})") from error
     data: dict[str, Any] = {}
     for key, value in pairs:
         data.setdefault(key, value)  # a repeated key keeps its first value
@@ -239,7 +239,3 @@ def _field_label(key: str) -> str:
     """A field name fit for a one-line message: quoted and escaped if odd, and short."""
     label = key if key.isprintable() and len(key) <= 40 else repr(key)
     return label if len(label) <= 40 else label[:37] + "..."
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).splitlines()[0][:80] if str(error) else type(error).__name__

@@ -8,7 +8,7 @@ import functools
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -29,6 +29,7 @@ from mailhooks.errors import (
     MailhooksError,
     StoreUnavailable,
     UnknownEndpoint,
+    first_line,
 )
 from mailhooks.protocol.auth import check_credentials
 from mailhooks.protocol.parse import parse_body
@@ -52,7 +53,6 @@ class _Outcome:
     wire_type: str = ""
     kind: str = ""
     reason: str = ""
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 class Receiver:
@@ -151,7 +151,7 @@ class Receiver:
                 result = await asyncio.to_thread(apply_retention, self.engine, timedelta(days=days))
                 log.info("retention", extra={"events": result.events, "messages": result.messages})
             except SQLAlchemyError as error:
-                log.warning("retention failed: %s", str(error).splitlines()[0][:200])
+                log.warning("retention failed: %s", first_line(error))
             await asyncio.sleep(self.settings.retention_interval_s)
 
     @contextlib.asynccontextmanager

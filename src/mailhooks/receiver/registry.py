@@ -14,6 +14,7 @@ import time
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from mailhooks.errors import first_line
 from mailhooks.store.endpoints import Endpoint, load_endpoints
 
 log = logging.getLogger("mailhooks.registry")
@@ -57,7 +58,7 @@ class EndpointRegistry:
                 await self.reload()
             except SQLAlchemyError as error:
                 self._loaded_at = time.monotonic()  # don't hammer a store that is down
-                log.warning("endpoint reload failed: %s", str(error).splitlines()[0][:200])
+                log.warning("endpoint reload failed: %s", first_line(error))
                 return False
         return True
 
@@ -67,4 +68,4 @@ class EndpointRegistry:
             try:
                 await self.reload()
             except SQLAlchemyError as error:
-                log.warning("endpoint refresh failed: %s", str(error).splitlines()[0][:200])
+                log.warning("endpoint refresh failed: %s", first_line(error))

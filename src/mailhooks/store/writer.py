@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from mailhooks import metrics
-from mailhooks.errors import StoreUnavailable
+from mailhooks.errors import StoreUnavailable, first_line
 from mailhooks.store.engine import interrupt_connection
 from mailhooks.store.rows import EventRow, insert_events
 
@@ -43,7 +43,6 @@ class WriterStats:
     events: int = 0
     failed_batches: int = 0
     rejected_full: int = 0
-    last_batch_size: int = 0
 
 
 class BatchWriter:
@@ -163,7 +162,7 @@ class BatchWriter:
             self._commit_rows([item.row for item in batch], retry_disconnect=True)
         except (OperationalError, InterfaceError) as error:
             # The store itself is failing (down, locked, unreachable): everyone gets 503.
-            self._fail(batch, _short(error))
+            self._fail(batch, first_line(error))
             return
         except Exception as error:
             # Anything else may be one bad row (a constraint, a value the database or our
@@ -171,15 +170,16 @@ class BatchWriter:
             # this thread. Commit one by one so only the bad event gets its 503.
             if len(batch) == 1:
                 log.exception("commit of one event failed")
-                self._fail(batch, _short(error))
+                self._fail(batch, first_line(error))
                 return
-            log.warning("batch of %d failed (%s); retrying one by one", len(batch), _short(error))
+            log.warning(
+                "batch of %d failed (%s); retrying one by one", len(batch), first_line(error)
+            )
             for item in batch:
                 self._commit([item])
             return
         self.stats.batches += 1
         self.stats.events += len(batch)
-        self.stats.last_batch_size = len(batch)
         metrics.batch_size.observe(len(batch))
         self._resolve(batch, None)
 
@@ -196,7 +196,7 @@ class BatchWriter:
                 # The connection died before COMMIT was sent (server restart, failover,
                 # pg_terminate_backend), so nothing of this batch landed: one fresh try
                 # before answering 503. A failure *at* commit is ambiguous and not retried.
-                log.warning("store connection lost (%s); reconnecting", _short(error))
+                log.warning("store connection lost (%s); reconnecting", first_line(error))
                 self._close_connection()
                 self._commit_started = None
                 self._commit_rows(rows, retry_disconnect=False)
@@ -263,7 +263,3 @@ def _settle(batch: list[_Pending], error: StoreUnavailable | None) -> None:
     for item in batch:
         if not item.future.done():
             item.future.set_result(error)
-
-
-def _short(error: BaseException) -> str:
-    return str(error).splitlines()[0][:200] if str(error) else type(error).__name__
