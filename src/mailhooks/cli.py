@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from mailhooks import cli_query
+from mailhooks import cli_check, cli_query, cli_send
 from mailhooks.cli_common import (
     DatabaseUrl,
     console,
@@ -403,6 +403,8 @@ def parse_age(text: str) -> timedelta:
 
 
 cli_query.register(app)
+cli_send.register(app)
+cli_check.register(app)
 
 
 def main() -> None:

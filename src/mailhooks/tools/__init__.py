@@ -1,0 +1,1 @@
+"""Sender-side tools: the event tester, the endpoint validator and the emulator."""
