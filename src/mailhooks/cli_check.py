@@ -1,9 +1,115 @@
-"""Placeholder until its helper fills it in."""
+"""`mailhooks check URL`: the endpoint validator as a command (logic in tools/check*.py)."""
 
 from __future__ import annotations
 
+import enum
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import orjson
 import typer
+
+from mailhooks.cli_common import one_line_errors
+from mailhooks.errors import ConfigError
+from mailhooks.protocol.events import WireFormat
+from mailhooks.tools.check import run_checks
+from mailhooks.tools.check_report import render_text, report_json
+from mailhooks.tools.check_types import DEFAULT_TIMEOUT_S, CheckOptions, Status
+
+#: Exit status when a check failed (1 stays "could not run", as in `suppress check`).
+CHECK_FAILED_EXIT = 3
+_COLORS = {
+    Status.PASS: "green",
+    Status.WARN: "yellow",
+    Status.FAIL: "red",
+    Status.SKIP: "bright_black",
+}
+
+
+class CheckFormat(enum.StrEnum):
+    json = "json"
+    form = "form"
+
+
+def _paint(text: str, status: Status) -> str:
+    return typer.style(text, fg=_COLORS[status], bold=status is Status.FAIL)
+
+
+def check(
+    url: Annotated[
+        str, typer.Argument(help="The endpoint URL, as you would enter it in SocketLabs")
+    ],
+    secret: Annotated[
+        str,
+        typer.Option(
+            envvar="MAILHOOKS_CHECK_SECRET",
+            help="The webhook's secret key (better from the environment than on the command line)",
+            show_default=False,
+        ),
+    ],
+    wire_format: Annotated[
+        CheckFormat, typer.Option("--format", help="json (Event Webhook) or form (legacy API)")
+    ] = CheckFormat.json,
+    server_id: Annotated[int, typer.Option(help="The ServerId to send")] = 1000,
+    validation_key: Annotated[
+        str | None, typer.Option(help="Legacy form endpoints: the key every answer must contain")
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, max=120, help="Seconds to wait for each answer")
+    ] = DEFAULT_TIMEOUT_S,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="Also trust this CA (PEM), e.g. a test CA"),
+    ] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure",
+            help="Run the HTTP checks past a bad certificate (the tls check still fails)",
+        ),
+    ] = False,
+    validation_only: Annotated[
+        bool,
+        typer.Option(
+            "--validation-only",
+            help="Send only Validation posts; skip the checks that store sample events",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object for scripts")] = False,
+) -> None:
+    """Check an endpoint the way SocketLabs validates it, and then some.
+
+    Exit status: 0 when no check failed (warnings allowed), 3 when one did, 1 on a usage error.
+    The non-Validation checks post three sample Delivered events to
+    mailhooks-check@example.com; use --validation-only to send none.
+
+    Example: MAILHOOKS_CHECK_SECRET=KEY mailhooks check https://hooks.example.com/hooks/prod
+    """
+    if not secret:
+        raise ConfigError("--secret (or MAILHOOKS_CHECK_SECRET) must not be empty")
+    report = run_checks(
+        CheckOptions(
+            url=url,
+            secret=secret,
+            wire_format=WireFormat(wire_format.value),
+            server_id=server_id,
+            validation_key=validation_key,
+            timeout_s=timeout,
+            ca_file=ca_file,
+            insecure=insecure,
+            validation_only=validation_only,
+        )
+    )
+    if as_json:
+        sys.stdout.write(orjson.dumps(report_json(report, secret)).decode() + "\n")
+    else:
+        for line in render_text(report, secret, _paint):
+            typer.echo(line)
+    if not report.ok:
+        raise typer.Exit(CHECK_FAILED_EXIT)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the `mailhooks` app."""
+    """Add `mailhooks check` to the app."""
+    app.command("check")(one_line_errors(check))

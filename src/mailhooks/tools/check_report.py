@@ -1,0 +1,88 @@
+"""The report of `mailhooks check` as text lines or a JSON object, the secret always redacted.
+
+Redaction happens here, on every string, because a broken receiver may echo the secret
+into an answer that then appears in a check's detail.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from mailhooks.protocol.redact import REDACTED
+from mailhooks.tools.check_judge import secret_forms
+from mailhooks.tools.check_types import CheckResult, Report, Status
+
+Styler = Callable[[str, Status], str]
+
+
+def redactor(secret: str) -> Callable[[str], str]:
+    """A function that removes the secret (in any encoding) and URL passwords from text."""
+    forms = sorted(secret_forms(secret), key=len, reverse=True)
+
+    def redact(text: str) -> str:
+        for form in forms:
+            text = text.replace(form, REDACTED)
+        return text
+
+    return redact
+
+
+def shown_url(url: str) -> str:
+    """The URL without a password in it."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", f":{REDACTED}@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def summary(report: Report) -> str:
+    counts = Counter(result.status for result in report.results)
+    tally = ", ".join(f"{counts[status]} {status.value}" for status in Status if counts[status])
+    if not report.ok:
+        return f"{tally}: fix the failures before pointing SocketLabs here"
+    if counts[Status.WARN]:
+        return f"{tally}: no failures; read the warnings"
+    return f"{tally}: every check passed"
+
+
+def render_text(report: Report, secret: str, style: Styler | None = None) -> list[str]:
+    """One line per check; failures and warnings add their cause and fix below."""
+    redact = redactor(secret)
+    paint: Styler = style or (lambda text, _status: text)
+    lines = [redact(f"mailhooks check {shown_url(report.url)} ({report.wire_format.value})")]
+    width = max((len(result.name) for result in report.results), default=0)
+    for result in report.results:
+        label = paint(f"{result.status.value.upper():<4}", result.status)
+        lines.append(redact(f"  {label}  {result.name:<{width}}  {result.detail}"))
+        pad = " " * (width + 10)
+        if result.cause:
+            lines.append(redact(f"{pad}cause: {result.cause}"))
+        if result.fix:
+            lines.append(redact(f"{pad}fix:   {result.fix}"))
+    lines.append(redact(summary(report)))
+    return lines
+
+
+def report_json(report: Report, secret: str) -> dict[str, Any]:
+    """The report as one JSON-ready object (`ok` is what the exit status says)."""
+    redact = redactor(secret)
+    return {
+        "url": redact(shown_url(report.url)),
+        "format": report.wire_format.value,
+        "ok": report.ok,
+        "checks": [_result_json(result, redact) for result in report.results],
+    }
+
+
+def _result_json(result: CheckResult, redact: Callable[[str], str]) -> dict[str, Any]:
+    return {
+        "name": result.name,
+        "status": result.status.value,
+        "detail": redact(result.detail),
+        "cause": redact(result.cause) if result.cause else None,
+        "fix": redact(result.fix) if result.fix else None,
+    }
