@@ -63,7 +63,7 @@ def test_rotate_and_retire(database_url: str) -> None:
         (["endpoint", "rotate", "ghost"], "error: no endpoint named 'ghost'"),
         (
             ["endpoint", "add", "legacy", "--format", "form", "--server-id", "1"],
-            "error: a form (legacy) endpoint needs --validation-key",
+            "error: a form (legacy) endpoint needs a validation key",
         ),
         (["endpoint", "add", "bad name", "--server-id", "1"], "error: endpoint name 'bad name'"),
     ],

@@ -106,7 +106,7 @@ def test_rotation_holds_two_keys_then_retires_the_oldest(engine: Engine) -> None
 
 
 def test_form_endpoint_needs_a_validation_key(engine: Engine) -> None:
-    with pytest.raises(ConfigError, match="--validation-key"):
+    with pytest.raises(ConfigError, match="needs a validation key"):
         add_endpoint(engine, "f", wire_format=WireFormat.FORM, server_id=1, secret="k")
 
 

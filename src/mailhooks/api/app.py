@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from mailhooks.api import endpoints as endpoint_routes
 from mailhooks.api.auth import AdminToken, ReadToken
 from mailhooks.api.cursor import decode_cursor, encode_cursor
 from mailhooks.api.export import csv_lines, ndjson_lines
@@ -44,7 +45,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_api(engine: Engine) -> FastAPI:
+def create_api(engine: Engine, endpoints_changed: Callable[[], None] = lambda: None) -> FastAPI:
+    """`endpoints_changed` tells this process's receiver to reload its endpoint snapshot."""
     api = FastAPI(
         title="mailhooks",
         summary="What happened to each email message and address, from SocketLabs events.",
@@ -57,11 +59,26 @@ def create_api(engine: Engine) -> FastAPI:
         dependencies=[Depends(_no_nul)],
     )
     api.state.engine = engine
+    api.state.endpoints_changed = endpoints_changed
     api.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     api.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     api.add_exception_handler(DataError, _unusable_value)
     _routes(api)
+    api.include_router(endpoint_routes.router)
+    api.openapi = lambda: _openapi_without_422(api)  # type: ignore[method-assign]
     return api
+
+
+def _openapi_without_422(api: FastAPI) -> dict[str, Any]:
+    """The spec as the API behaves: bad input is a 400 with `error`, never FastAPI's 422."""
+    spec = FastAPI.openapi(api)  # cached by FastAPI; the removals below are idempotent
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            operation.get("responses", {}).pop("422", None)
+    schemas = spec.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    return spec
 
 
 async def _http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:

@@ -117,6 +117,7 @@ class Receiver:
         return accepted(endpoint)
 
     async def _endpoint(self, name: str) -> Endpoint:
+        await self.registry.reload_if_invalidated()
         endpoint = self.registry.get(name)
         if endpoint is None and await self.registry.reload_after_miss():
             endpoint = self.registry.get(name)
@@ -232,7 +233,7 @@ def create_app(settings: Settings, engine: Engine) -> Starlette:
             Route("/healthz", _healthz, methods=["GET"]),
             Route("/readyz", receiver.readyz, methods=["GET"]),
             Route("/metrics", _metrics, methods=["GET"]),
-            Mount("/api", app=create_api(engine)),
+            Mount("/api", app=create_api(engine, endpoints_changed=receiver.registry.invalidate)),
         ],
         lifespan=receiver.lifespan,
         exception_handlers={HTTPException: _http_error},

@@ -32,6 +32,7 @@ class EndpointRegistry:
         self._by_name: dict[str, Endpoint] = {}
         self._loaded_at = float("-inf")
         self._lock = asyncio.Lock()
+        self._invalidated = False
 
     def get(self, name: str) -> Endpoint | None:
         return self._by_name.get(name)
@@ -46,6 +47,25 @@ class EndpointRegistry:
             raise OperationalError("endpoint reload", None, error) from error
         self._by_name = {endpoint.name: endpoint for endpoint in endpoints}
         self._loaded_at = time.monotonic()
+
+    def invalidate(self) -> None:
+        """This process changed an endpoint (the API): the next lookup reloads first.
+
+        Called from a worker thread; a bool store is atomic, and a lost race only means
+        one reload too many.
+        """
+        self._invalidated = True
+
+    async def reload_if_invalidated(self) -> None:
+        if not self._invalidated:
+            return
+        self._invalidated = False
+        async with self._lock:
+            try:
+                await self.reload()
+            except SQLAlchemyError as error:
+                self._invalidated = True
+                log.warning("endpoint reload failed: %s", first_line(error))
 
     async def reload_after_miss(self) -> bool:
         """Reload unless one happened very recently; True if the snapshot is new."""

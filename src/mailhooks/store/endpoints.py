@@ -15,7 +15,16 @@ from mailhooks.store.schema import endpoint_keys, endpoints
 
 #: Keys one endpoint may hold at once: the current one and the one being rotated in.
 MAX_KEYS = 2
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+_NAME = re.compile(NAME_PATTERN)
+
+
+class EndpointNotFound(ConfigError):
+    """No active endpoint of that name (the API answers 404)."""
+
+
+class EndpointExists(ConfigError):
+    """The name is taken by an active endpoint (the API answers 409)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +71,13 @@ def add_endpoint(
     """Store a new endpoint with one key (only its hash is kept)."""
     validate_name(name)
     if wire_format is WireFormat.FORM and not validation_key:
-        raise ConfigError("a form (legacy) endpoint needs --validation-key: every answer echoes it")
+        raise ConfigError("a form (legacy) endpoint needs a validation key: every answer echoes it")
     if not secret:
         raise ConfigError("the secret must not be empty")
     now = datetime.now(UTC)
     with engine.begin() as connection:
         if _active_id(connection, name) is not None:
-            raise ConfigError(f"endpoint {name!r} already exists")
+            raise EndpointExists(f"endpoint {name!r} already exists")
         endpoint_id = connection.execute(
             insert(endpoints)
             .values(
@@ -131,7 +140,7 @@ def get_endpoint(engine: Engine, name: str) -> Endpoint:
     for endpoint in load_endpoints(engine):
         if endpoint.name == name:
             return endpoint
-    raise ConfigError(f"no endpoint named {name!r}")
+    raise EndpointNotFound(f"no endpoint named {name!r}")
 
 
 def load_endpoints(engine: Engine) -> list[Endpoint]:
@@ -193,5 +202,5 @@ def _active_id(connection: Connection, name: str) -> int | None:
 def _require_id(connection: Connection, name: str) -> int:
     endpoint_id = _active_id(connection, name)
     if endpoint_id is None:
-        raise ConfigError(f"no endpoint named {name!r}")
+        raise EndpointNotFound(f"no endpoint named {name!r}")
     return endpoint_id

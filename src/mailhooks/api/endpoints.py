@@ -1,0 +1,156 @@
+"""Endpoint administration over the API (admin scope): list, add, rotate, retire, remove.
+
+The same store functions as `mailhooks endpoint ...`; a running receiver picks changes up
+within its refresh interval. Keys are never returned, except a generated one, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import Engine
+
+from mailhooks.api.auth import AdminToken
+from mailhooks.api.models import ErrorOut
+from mailhooks.errors import ConfigError
+from mailhooks.protocol.auth import generate_secret
+from mailhooks.protocol.events import WireFormat
+from mailhooks.store import endpoints as endpoint_store
+from mailhooks.store.endpoints import NAME_PATTERN, Endpoint, EndpointExists, EndpointNotFound
+
+router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"])
+_SECRET = Field(
+    default=None,
+    min_length=8,
+    max_length=200,
+    description="The webhook's secret key; a strong one is generated (and returned once) "
+    "when omitted. Never returned when given.",
+)
+
+
+class EndpointOut(BaseModel):
+    name: str
+    path: str = Field(description="Where SocketLabs posts: POST {path}")
+    format: Literal["json", "form"]
+    server_id: int | None
+    key_fingerprints: list[str] = Field(description="Short hashes of the active keys, oldest first")
+    validation_key_set: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, endpoint: Endpoint) -> EndpointOut:
+        return cls(
+            name=endpoint.name,
+            path=f"/hooks/{endpoint.name}",
+            format=endpoint.wire_format.value,
+            server_id=endpoint.server_id,
+            key_fingerprints=[key.hash.fingerprint for key in endpoint.keys],
+            validation_key_set=bool(endpoint.validation_key),
+            created_at=endpoint.created_at,
+        )
+
+
+class EndpointCreated(EndpointOut):
+    generated_secret: str | None = Field(
+        description="The generated key, shown this once (stored only as a hash); null when "
+        "the request gave one"
+    )
+
+
+class EndpointIn(BaseModel):
+    name: str = Field(pattern=NAME_PATTERN, description="Last URL segment: /hooks/{name}")
+    format: Literal["json", "form"] = "json"
+    server_id: int = Field(ge=0, lt=2**63, description="Your SocketLabs ServerId")
+    secret: str | None = _SECRET
+    validation_key: str | None = Field(
+        default=None, min_length=1, max_length=200, description="Legacy form endpoints only"
+    )
+
+
+class KeyIn(BaseModel):
+    secret: str | None = _SECRET
+
+
+def _changed(endpoint: Endpoint, secret: str | None, generated: bool) -> EndpointCreated:
+    return EndpointCreated(
+        **EndpointOut.of(endpoint).model_dump(), generated_secret=secret if generated else None
+    )
+
+
+@contextmanager
+def _store_call(request: Request, *, changes: bool = True) -> Iterator[Engine]:
+    """The engine for one store call: refusals become 4xx, changes reach our receiver."""
+    try:
+        yield request.app.state.engine
+    except EndpointNotFound as error:
+        raise HTTPException(404, error.message) from error
+    except EndpointExists as error:
+        raise HTTPException(409, error.message) from error
+    except ConfigError as error:
+        raise HTTPException(400, error.message) from error
+    if changes:
+        request.app.state.endpoints_changed()
+
+
+@router.get("", response_model=list[EndpointOut])
+def list_endpoints(request: Request, _token: AdminToken) -> list[EndpointOut]:
+    """Active endpoints with key fingerprints (never the keys)."""
+    with _store_call(request, changes=False) as engine:
+        return [EndpointOut.of(endpoint) for endpoint in endpoint_store.load_endpoints(engine)]
+
+
+@router.get("/{name}", response_model=EndpointOut)
+def get_endpoint(request: Request, _token: AdminToken, name: str) -> EndpointOut:
+    """One endpoint."""
+    with _store_call(request, changes=False) as engine:
+        return EndpointOut.of(endpoint_store.get_endpoint(engine, name))
+
+
+@router.post(
+    "", response_model=EndpointCreated, status_code=201, responses={409: {"model": ErrorOut}}
+)
+def add_endpoint(request: Request, _token: AdminToken, new: EndpointIn) -> EndpointCreated:
+    """Add an endpoint with one key; 409 if the name is taken."""
+    secret = new.secret or generate_secret()
+    with _store_call(request) as engine:
+        endpoint = endpoint_store.add_endpoint(
+            engine,
+            new.name,
+            wire_format=WireFormat(new.format),
+            server_id=new.server_id,
+            secret=secret,
+            validation_key=new.validation_key,
+        )
+    return _changed(endpoint, secret, generated=new.secret is None)
+
+
+@router.post("/{name}/keys", response_model=EndpointCreated, status_code=201)
+def rotate_key(
+    request: Request, _token: AdminToken, name: str, key: KeyIn | None = None
+) -> EndpointCreated:
+    """Add a second key (rotation); both are accepted until the oldest is retired."""
+    given = key.secret if key is not None else None
+    secret = given or generate_secret()
+    with _store_call(request) as engine:
+        endpoint = endpoint_store.rotate_key(engine, name, secret)
+    return _changed(endpoint, secret, generated=given is None)
+
+
+@router.delete("/{name}/keys/oldest", response_model=EndpointOut)
+def retire_oldest_key(request: Request, _token: AdminToken, name: str) -> EndpointOut:
+    """Drop the oldest of two keys, once SocketLabs sends the new one."""
+    with _store_call(request) as engine:
+        endpoint = endpoint_store.retire_oldest_key(engine, name)
+    return EndpointOut.of(endpoint)
+
+
+@router.delete("/{name}", status_code=204)
+def remove_endpoint(request: Request, _token: AdminToken, name: str) -> None:
+    """Stop accepting posts at /hooks/{name}; its stored events stay."""
+    with _store_call(request) as engine:
+        endpoint_store.remove_endpoint(engine, name)
