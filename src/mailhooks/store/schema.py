@@ -104,6 +104,13 @@ events = Table(
 )
 #: Address lookups, purge by address, and the temporary-failure window of the policy.
 Index("ix_events_address_occurred_at", events.c.address, events.c.occurred_at)
+#: Stats and listings over a time range (without it: a full scan per /stats call).
+Index("ix_events_occurred_at", events.c.occurred_at)
+#: Retention finds expired events here; a full scan would hold SQLite's write lock throughout.
+Index("ix_events_received_at", events.c.received_at)
+#: Newest events of one kind / one mailing, read in id order (no scan, no sort; 0004).
+Index("ix_events_kind_id", events.c.kind, events.c.id)
+Index("ix_events_mailing_id_id", events.c.mailing_id, events.c.id)
 
 #: Per-kind counters on each message; column name = f"{kind}_count".
 MESSAGE_COUNT_KINDS = tuple(kind.value for kind in COUNTED_KINDS)
@@ -128,6 +135,10 @@ messages = Table(
     UniqueConstraint("server_id", "mailing_id", "message_id", "address"),
 )
 Index("ix_messages_address", messages.c.address)
+#: Message lookup by MessageId alone (the unique key starts with server and mailing).
+Index("ix_messages_message_id", messages.c.message_id)
+#: Retention of messages whose last event expired.
+Index("ix_messages_last_event_at", messages.c.last_event_at)
 
 addresses = Table(
     "addresses",
