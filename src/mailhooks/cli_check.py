@@ -80,7 +80,8 @@ def check(
 ) -> None:
     """Check an endpoint the way SocketLabs validates it, and then some.
 
-    Exit status: 0 when no check failed (warnings allowed), 3 when one did, 1 on a usage error.
+    Exit status: 0 when no check failed (warnings allowed), 3 when one did; 1 or 2 when it
+    could not run (bad URL, CA file or option).
     The non-Validation checks post three sample Delivered events to
     mailhooks-check@example.com; use --validation-only to send none.
 

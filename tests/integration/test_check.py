@@ -325,10 +325,18 @@ def test_cli_bad_url_is_a_one_line_error(url: str, message: str) -> None:
 
 
 def test_cli_without_a_secret_is_a_usage_error() -> None:
-    result = runner.invoke(
-        app, ["check", "http://127.0.0.1:1/"], env={"MAILHOOKS_CHECK_SECRET": ""}
-    )
-    assert result.exit_code != 0
+    unset = runner.invoke(app, ["check", "http://127.0.0.1:1/"], env={"MAILHOOKS_CHECK_SECRET": ""})
+    assert unset.exit_code == 2 and "Missing option '--secret'" in unset.stderr
+    empty = runner.invoke(app, ["check", "http://127.0.0.1:1/", "--secret", ""])
+    assert empty.exit_code == 1 and empty.stderr.startswith("error: --secret")
+
+
+def test_cli_unreadable_ca_file_is_a_one_line_error(tmp_path: Path) -> None:
+    not_a_ca = tmp_path / "ca.pem"
+    not_a_ca.write_text("not a certificate")
+    code, out = run_cli("https://127.0.0.1:1/", "--ca-file", str(not_a_ca))
+    assert code == 1
+    assert out.startswith(f"error: --ca-file {not_a_ca}:")
 
 
 # --- mailhooks itself ----------------------------------------------------------------------------
