@@ -51,6 +51,18 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
+def pg_engine() -> Iterator[Engine]:
+    """A migrated PostgreSQL store, for tests of concurrent writers (skipped without a server)."""
+    if _pg_skip_reason:
+        pytest.skip(_pg_skip_reason)
+    with fresh_postgres_database() as url:
+        engine = create_store_engine(url)
+        upgrade(engine)
+        yield engine
+        engine.dispose()
+
+
+@pytest.fixture
 def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     """Start `mailhooks serve` child processes on loopback; all are killed after the test."""
     started: list[ServerProcess] = []

@@ -25,14 +25,13 @@ from mailhooks.store.suppressions import (
     suppress_manually,
     suppression_log,
 )
-from tests.integration.test_derived import (
+from tests.integration.derived_support import (
     ADDRESS,
     T0,
     Body,
     body,
     clear,
     count,
-    pg_engine,  # noqa: F401 - fixture
     rows_of,
     store,
     suppression_state,
@@ -389,7 +388,7 @@ def _write_while_other_holds_its_transaction(
 
 @pytest.mark.postgres
 def test_concurrent_writers_suppress_once_and_count_every_temporary_failure(
-    pg_engine: Engine,  # noqa: F811 - fixture
+    pg_engine: Engine,
 ) -> None:
     hard = "hard@example.com"
     _write_while_other_holds_its_transaction(
@@ -407,7 +406,7 @@ def test_concurrent_writers_suppress_once_and_count_every_temporary_failure(
 
 @pytest.mark.postgres
 def test_manual_add_racing_the_policy_keeps_the_first_entry(
-    pg_engine: Engine,  # noqa: F811 - fixture
+    pg_engine: Engine,
 ) -> None:
     rows = rows_of(pg_engine, [body(Kind.FAILED, T0, failure_code=2001)])
     added: list[bool] = []
