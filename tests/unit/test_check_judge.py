@@ -113,8 +113,8 @@ def test_legacy_event_answer_must_carry_the_validation_key() -> None:
 def test_a_crash_and_a_refusal_read_differently() -> None:
     refused = judge_event("unknown-fields", Answer(422), None, 10)
     crashed = judge_event("unknown-fields", Answer(500), None, 10)
-    assert (refused.cause or "").startswith("refuses a notification with fields")
-    assert (crashed.cause or "").startswith("the handler failed: it a notification with")
+    assert (refused.cause or "").startswith("the receiver refuses a notification with fields")
+    assert (crashed.cause or "").startswith("the handler failed on a notification with fields")
     assert refused.fix == crashed.fix == "ignore unknown fields (and keep the raw body)"
 
 

@@ -21,6 +21,24 @@ from mailhooks.tools.check_types import (
 )
 
 _RETRIED = "SocketLabs retries a refused post for up to 4 days"
+#: What each event check posts, why SocketLabs may send it, and the fix.
+_EVENT_CAUSES = {
+    "unknown-fields": (
+        "a notification with fields it does not know",
+        "SocketLabs adds undocumented fields",
+        "ignore unknown fields (and keep the raw body)",
+    ),
+    "unknown-type": (
+        "a Type it does not know",
+        "SocketLabs may add types",
+        "answer 200 to any authenticated post; store unknown types instead of refusing them",
+    ),
+    "duplicate": (
+        "a notification it has seen before",
+        "delivery is at least once (a timed-out post comes again)",
+        "answer 200 to a repeat (deduplicate by content: there is no event id)",
+    ),
+}
 
 
 def ms(seconds: float) -> str:
@@ -207,25 +225,9 @@ def judge_event(
                 "put the Validation Key in the body of every answer to an accepted post",
             )
         return passed(name, f"{seen} in {ms(answer.elapsed_s)}")
-    causes = {
-        "unknown-fields": (
-            "refuses a notification with fields it does not know; SocketLabs adds "
-            f"undocumented fields, and {_RETRIED}",
-            "ignore unknown fields (and keep the raw body)",
-        ),
-        "unknown-type": (
-            f"refuses a Type it does not know; SocketLabs may add types, and {_RETRIED}",
-            "answer 200 to any authenticated post; store unknown types instead of refusing them",
-        ),
-        "duplicate": (
-            "refuses a notification it has seen before; delivery is at least once (a "
-            f"timed-out post comes again), and {_RETRIED}",
-            "answer 200 to a repeat (deduplicate by content: there is no event id)",
-        ),
-    }
-    cause, fix = causes[name]
-    if code >= 500:
-        cause = f"the handler failed: it {cause.removeprefix('refuses ')}"
+    what, why, fix = _EVENT_CAUSES[name]
+    verb = "the handler failed on" if code >= 500 else "the receiver refuses"
+    cause = f"{verb} {what}; {why}, and {_RETRIED}"
     return failed(name, seen, cause, fix)
 
 
