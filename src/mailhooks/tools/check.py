@@ -161,7 +161,8 @@ def _http_checks(poster: _Poster, options: CheckOptions) -> list[CheckResult]:
     if post.status is Status.FAIL:
         results.append(judge_latency([answer for _, answer in poster.answers], timeout))
         return results
-    results.append(judge_validation(validation))
+    verdict = judge_validation(validation)
+    results.append(verdict)
     if options.wire_format is WireFormat.FORM:
         results.append(judge_validation_key(validation, options.validation_key))
     wrong_secret = f"mailhooks-check-wrong-{secrets.token_hex(8)}"
@@ -171,7 +172,7 @@ def _http_checks(poster: _Poster, options: CheckOptions) -> list[CheckResult]:
         results.extend(
             skipped(name, "--validation-only: no sample events sent") for name in EVENT_CHECKS
         )
-    else:
+    elif verdict.status is not Status.FAIL:  # else they fail for the same reason: skipped
         results.extend(_event_checks(poster, echo_key, timeout))
     results.append(judge_secret_echo(poster.answers, options.secret))
     results.append(judge_latency([answer for _, answer in poster.answers], timeout))

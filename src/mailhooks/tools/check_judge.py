@@ -20,7 +20,7 @@ from mailhooks.tools.check_types import (
     warned,
 )
 
-_RETRIED = "SocketLabs retries a refused post for up to 4 days"
+_RETRIED = "a refused post is retried for up to 4 days"
 #: What each event check posts, why SocketLabs may send it, and the fix.
 _EVENT_CAUSES = {
     "unknown-fields": (
