@@ -42,8 +42,12 @@ def format_datetime(moment: datetime, wire_format: WireFormat) -> str:
     moment = moment.astimezone(UTC)
     if wire_format is WireFormat.FORM:
         return email.utils.format_datetime(moment, usegmt=True)
-    # Not strftime("%Y"): glibc writes year 5 as "5", not "0005".
-    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S.%f}0Z"
+    # Not strftime("%Y"): glibc writes year 5 as "5", not "0005". Plain integer fields, not
+    # a strftime spec: the emulator formats one per event and this is twice as fast.
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
+        f"{moment.minute:02d}:{moment.second:02d}.{moment.microsecond:06d}0Z"
+    )
 
 
 def sample_fields(

@@ -1,0 +1,230 @@
+"""After an emulation: check through the query API that the receiver kept its promises.
+
+Every acknowledged event must be stored exactly once, nothing may be stored twice or
+unasked, and each message's status must be what `protocol.status` gives its events. An
+event is named by (MessageId, kind, DateTime to the second): the model gives the events
+of a message distinct seconds, so that is unique even in the legacy format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import orjson
+
+from mailhooks.protocol.events import Kind
+from mailhooks.tools.emulate_delivery import ACKNOWLEDGED, NOT_SENT
+from mailhooks.tools.emulate_http import HttpConnection, HttpError, build_request, parse_target
+from mailhooks.tools.emulate_model import MessagePlan, PlannedEvent, possible_statuses
+
+EventKey = tuple[str, str, int]
+PAGE = 1000
+#: The feed is read page by page; this caps the loop (10^8 events) whatever the store holds.
+MAX_PAGES = 100_000
+STATUS_CONNECTIONS = 8
+
+
+class VerifyError(Exception):
+    """The API could not be read (unreachable, bad token); the message says which."""
+
+
+def api_base(url: str) -> str:
+    """The /api/v1 URL from a server URL given with or without /api or /api/v1."""
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    if path.endswith("/api/v1"):
+        pass
+    elif path.endswith("/api"):
+        path += "/v1"
+    else:
+        path += "/api/v1"
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def event_key(message_id: str, kind: str, occurred_at: datetime) -> EventKey:
+    return (message_id, kind, int(occurred_at.timestamp()))
+
+
+@dataclass
+class VerifyResult:
+    acknowledged: int = 0
+    stored: int = 0
+    messages_checked: int = 0
+    missing: list[EventKey] = field(default_factory=list)
+    duplicated: list[tuple[EventKey, int]] = field(default_factory=list)
+    unexpected: list[EventKey] = field(default_factory=list)
+    #: (MessageId, expected statuses, status stored)
+    wrong_status: list[tuple[str, list[str], str | None]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.duplicated or self.unexpected or self.wrong_status)
+
+    def lines(self, limit: int = 5) -> list[str]:
+        """What went wrong, a few examples of each, for people."""
+        out: list[str] = []
+        for label, items in (
+            ("acknowledged but not stored", self.missing),
+            ("stored more than once", self.duplicated),
+            ("stored but never acknowledged or sent", self.unexpected),
+            ("message status differs from the model", self.wrong_status),
+        ):
+            if items:
+                examples = "; ".join(str(item) for item in items[:limit])
+                out.append(f"{len(items)} {label}: {examples}")
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "acknowledged": self.acknowledged,
+            "stored": self.stored,
+            "messages_checked": self.messages_checked,
+            "missing": [list(key) for key in self.missing],
+            "duplicated": [[list(key), count] for key, count in self.duplicated],
+            "unexpected": [list(key) for key in self.unexpected],
+            "wrong_status": [list(item) for item in self.wrong_status],
+        }
+
+
+class ApiClient:
+    def __init__(self, api_url: str, token: str, timeout: float = 30.0) -> None:
+        self.base = api_base(api_url)
+        self.target = parse_target(self.base)
+        self._headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        self._timeout = timeout
+        self._prefix = urlsplit(self.base).path
+
+    def connection(self) -> HttpConnection:
+        return HttpConnection(self.target, self._timeout)
+
+    async def get(self, connection: HttpConnection, path_and_query: str) -> Any:
+        request = build_request("GET", self.target, self._prefix + path_and_query, self._headers)
+        try:
+            response = await connection.send(request)
+        except HttpError as error:
+            raise VerifyError(f"query API at {self.base}: {error}") from error
+        if response.status != 200:
+            detail = response.body[:200].decode("utf-8", "replace")
+            raise VerifyError(f"query API answered {response.status} to {path_and_query}: {detail}")
+        return orjson.loads(response.body)
+
+
+async def high_water(client: ApiClient) -> int:
+    """The newest stored event id now (0 if none): later the feed is read from there."""
+    connection = client.connection()
+    try:
+        page = await client.get(connection, "/events?limit=1")
+    finally:
+        connection.close()
+    return int(page["events"][0]["id"]) if page["events"] else 0
+
+
+async def stored_events(client: ApiClient, after_id: int, prefix: str) -> Counter[EventKey]:
+    """How many rows each event of this run has, read from the consumer feed."""
+    counts: Counter[EventKey] = Counter()
+    connection = client.connection()
+    try:
+        for _page in range(MAX_PAGES):
+            page = await client.get(connection, f"/events/feed?after_id={after_id}&limit={PAGE}")
+            for event in page["events"]:
+                message_id = event.get("message_id") or ""
+                if message_id.startswith(prefix) and event.get("occurred_at"):
+                    counts[event_key(message_id, event["kind"], _moment(event["occurred_at"]))] += 1
+            if not page["events"]:
+                break
+            after_id = int(page["last_id"])
+    finally:
+        connection.close()
+    return counts
+
+
+def _moment(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def verify(
+    client: ApiClient,
+    *,
+    after_id: int,
+    run_id: str,
+    states: dict[int, bytearray],
+    plan: Callable[[int], MessagePlan],
+) -> VerifyResult:
+    result = VerifyResult()
+    counts = await stored_events(client, after_id, f"{run_id}-")
+    result.stored = sum(counts.values())
+    planned: set[EventKey] = set()
+    to_check: list[tuple[MessagePlan, list[PlannedEvent], list[PlannedEvent]]] = []
+    for index in sorted(states):
+        message = plan(index)
+        acked: list[PlannedEvent] = []
+        uncertain: list[PlannedEvent] = []
+        for event, state in zip(message.events, states[index], strict=True):
+            key = event_key(message.message_id, event.kind.value, event.occurred_at)
+            planned.add(key)
+            count = counts.get(key, 0)
+            if count > 1:
+                result.duplicated.append((key, count))
+            if state == ACKNOWLEDGED:
+                result.acknowledged += 1
+                acked.append(event)
+                if count == 0:
+                    result.missing.append(key)
+            elif state == NOT_SENT:
+                if count:
+                    result.unexpected.append(key)
+            else:
+                uncertain.append(event)
+        if acked:
+            to_check.append((message, acked, uncertain))
+    result.unexpected += sorted(set(counts) - planned)
+    await _check_statuses(client, to_check, result)
+    return result
+
+
+async def _check_statuses(
+    client: ApiClient,
+    messages: Iterable[tuple[MessagePlan, list[PlannedEvent], list[PlannedEvent]]],
+    result: VerifyResult,
+) -> None:
+    queue = iter(messages)
+
+    async def work() -> None:
+        connection = client.connection()
+        try:
+            for message, acked, uncertain in queue:
+                expected = possible_statuses(acked, uncertain)
+                rows = await client.get(
+                    connection, f"/messages?message_id={quote(message.message_id, safe='')}"
+                )
+                stored = rows[0]["status"] if len(rows) == 1 else None
+                result.messages_checked += 1
+                if len(rows) != 1 or stored not in {s.value for s in expected if s}:
+                    names = sorted(s.value for s in expected if s)
+                    result.wrong_status.append((message.message_id, names, stored))
+                elif not uncertain and not _flags_match(rows[0], acked):
+                    result.wrong_status.append((message.message_id, ["flags"], stored))
+        finally:
+            connection.close()
+
+    await asyncio.gather(*(work() for _ in range(STATUS_CONNECTIONS)))
+
+
+def _flags_match(row: dict[str, Any], acked: list[PlannedEvent]) -> bool:
+    kinds = {event.kind for event in acked}
+    return all(
+        bool(row.get(flag)) == (kind in kinds)
+        for flag, kind in (
+            ("opened", Kind.OPEN),
+            ("clicked", Kind.CLICK),
+            ("unsubscribed", Kind.UNSUBSCRIBE),
+        )
+    )
