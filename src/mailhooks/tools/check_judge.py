@@ -118,7 +118,7 @@ def judge_validation(answer: Answer) -> CheckResult:
     """SocketLabs validates an endpoint only on 200 OK to a Validation with the right key."""
     code = answer.status
     assert code is not None  # judge_post saw an answer first
-    seen = f"HTTP {code} to a Validation with the right key"
+    seen = f"HTTP {code} to a Validation with your secret key"
     if code == 200:
         return passed("validation", seen)
     if 200 < code < 300:
