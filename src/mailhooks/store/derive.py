@@ -10,13 +10,15 @@ serialise on the row lock and neither update is lost.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, case, or_
+from sqlalchemy.engine import Dialect
 
 from mailhooks.protocol.events import Event
 from mailhooks.protocol.status import RANK, AddressState, MessageState
+from mailhooks.store.hot_sql import CompiledStatement
 from mailhooks.store.rows import StoredEvent
 from mailhooks.store.schema import MESSAGE_COUNT_KINDS, addresses, messages
 from mailhooks.store.upsert import insert_for
@@ -62,14 +64,28 @@ def upsert_messages(connection: Connection, states: Mapping[MessageKey, MessageS
     if not states:
         return
     rows = [_message_values(key, states[key]) for key in sorted(states)]
-    connection.execute(_message_upsert(connection.dialect.name), rows)
+    _compiled(_message_upsert, connection, rows).run_many(connection, rows)
 
 
 def upsert_addresses(connection: Connection, states: Mapping[str, AddressState]) -> None:
     if not states:
         return
     rows = [{"address": address, **_address_values(states[address])} for address in sorted(states)]
-    connection.execute(_address_upsert(connection.dialect.name), rows)
+    _compiled(_address_upsert, connection, rows).run_many(connection, rows)
+
+
+def _compiled(
+    build: Callable[[str], Any], connection: Connection, rows: Sequence[dict[str, Any]]
+) -> CompiledStatement:
+    return _compile(build, connection.dialect, tuple(rows[0]))
+
+
+@functools.cache
+def _compile(
+    build: Callable[[str], Any], dialect: Dialect, columns: tuple[str, ...]
+) -> CompiledStatement:
+    """Compiled once per backend: SQLAlchemy's per-row work cost more than the upsert."""
+    return CompiledStatement.of(build(dialect.name), dialect, columns)
 
 
 @functools.cache

@@ -12,8 +12,31 @@ from sqlalchemy import Connection, bindparam, case, update
 
 from mailhooks.protocol.dedupe import dedupe_key
 from mailhooks.protocol.events import Event, Notification
+from mailhooks.store.hot_sql import driver_value, multi_row_insert, placeholder
 from mailhooks.store.schema import events
-from mailhooks.store.upsert import insert_for
+
+#: The `events` columns every row sets, in the order the insert binds them.
+INSERT_COLUMNS = (
+    "endpoint_id",
+    "wire_format",
+    "wire_type",
+    "kind",
+    "occurred_at",
+    "received_at",
+    "server_id",
+    "subaccount_id",
+    "mailing_id",
+    "message_id",
+    "address",
+    "failure_type",
+    "failure_code",
+    "tracking_type",
+    "body",
+    "fields",
+    "dedupe_key",
+    "duplicate_count",
+    "last_seen_at",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,13 +96,7 @@ def insert_events(connection: Connection, rows: Sequence[EventRow]) -> list[Stor
             seen["duplicate_count"] += 1
             seen["last_seen_at"] = max(seen["last_seen_at"], row.values["last_seen_at"])
     keys = sorted(folded)
-    statement = (
-        insert_for(connection, events)
-        .on_conflict_do_nothing(index_elements=[events.c.dedupe_key])
-        .returning(events.c.dedupe_key, events.c.id)
-    )
-    returned = connection.execute(statement, [folded[key] for key in keys])
-    new_ids: dict[bytes, int] = {key: event_id for key, event_id in returned}
+    new_ids = _insert_new(connection, [folded[key] for key in keys])
     repeats = [
         {
             "key": key,
@@ -103,6 +120,28 @@ def insert_events(connection: Connection, rows: Sequence[EventRow]) -> list[Stor
             repeats,
         )
     return [StoredEvent(new_ids[key], by_key[key].event) for key in keys if key in new_ids]
+
+
+#: Rows per INSERT statement: well under SQLite's 32,766 parameters (19 columns each).
+ROWS_PER_INSERT = 500
+_RETURN_NEW = "ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key, id"
+
+
+def _insert_new(connection: Connection, rows: Sequence[dict[str, Any]]) -> dict[bytes, int]:
+    """Insert the rows whose key is not stored yet; their ids by dedupe key."""
+    dialect = connection.dialect
+    new_ids: dict[bytes, int] = {}
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        chunk = rows[start : start + ROWS_PER_INSERT]
+        sql = multi_row_insert(
+            events, INSERT_COLUMNS, len(chunk), placeholder(dialect), _RETURN_NEW
+        )
+        parameters = tuple(
+            driver_value(row[column], dialect.name) for row in chunk for column in INSERT_COLUMNS
+        )
+        for key, event_id in connection.exec_driver_sql(sql, parameters):
+            new_ids[bytes(key)] = event_id
+    return new_ids
 
 
 @dataclass(frozen=True, slots=True)
