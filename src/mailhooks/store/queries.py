@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Select, func, select
+from sqlalchemy import ColumnElement, Connection, Engine, Select, func, select
+from sqlalchemy.sql.expression import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from mailhooks.protocol.values import normalise_address
 from mailhooks.store.schema import addresses, endpoints, events, messages
@@ -44,7 +46,17 @@ class EventFilter:
     until: datetime | None = None
 
 
-def event_query(columns: Sequence[Any], where: EventFilter) -> Select[Any]:
+#: On SQLite, a time range holding more events than this is listed by reading ids newest
+#: first (stopping at the page size) rather than by reading the whole range through
+#: `ix_events_occurred_at` and sorting it: SQLite keeps no statistics on ranges to make
+#: that choice itself (PostgreSQL does).
+WIDE_RANGE = 5_000
+
+
+def event_query(
+    columns: Sequence[Any], where: EventFilter, *, time_index: bool = True
+) -> Select[Any]:
+    """`time_index=False` keeps SQLite from using an index for `since`/`until`."""
     query = select(*columns).join(endpoints, endpoints.c.id == events.c.endpoint_id)
     if where.kind is not None:
         query = query.where(events.c.kind == where.kind)
@@ -56,22 +68,53 @@ def event_query(columns: Sequence[Any], where: EventFilter) -> Select[Any]:
         query = query.where(events.c.message_id == where.message_id)
     if where.mailing_id is not None:
         query = query.where(events.c.mailing_id == where.mailing_id)
+    occurred_at = events.c.occurred_at if time_index else _unindexed(events.c.occurred_at)
     if where.since is not None:
-        query = query.where(events.c.occurred_at >= where.since)
+        query = query.where(occurred_at >= where.since)
     if where.until is not None:
-        query = query.where(events.c.occurred_at < where.until)
+        query = query.where(occurred_at < where.until)
     return query
+
+
+def _unindexed(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """`+column`: the same value, but SQLite no longer matches it to an index."""
+    return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
 
 
 def list_events(
     engine: Engine, where: EventFilter, *, before_id: int | None, limit: int
 ) -> list[dict[str, Any]]:
     """Newest first; `before_id` continues a previous page."""
-    query = event_query(EVENT_COLUMNS, where).order_by(events.c.id.desc()).limit(limit)
-    if before_id is not None:
-        query = query.where(events.c.id < before_id)
     with engine.connect() as connection:
+        time_index = not _wide_time_range(connection, where)
+        query = event_query(EVENT_COLUMNS, where, time_index=time_index)
+        query = query.order_by(events.c.id.desc()).limit(limit)
+        if before_id is not None:
+            query = query.where(events.c.id < before_id)
         return [_plain(row) for row in connection.execute(query)]
+
+
+def _wide_time_range(connection: Connection, where: EventFilter) -> bool:
+    """SQLite, filtered by time only, and more than `WIDE_RANGE` events in the range.
+
+    Other filters have their own index (address, message, mailing, kind), which SQLite
+    prefers; the range alone is the case where its plan (read the range, sort it) can be a
+    sort of the whole table. Counting up to `WIDE_RANGE` entries of the index is cheap.
+    """
+    if connection.dialect.name != "sqlite" or (where.since is None and where.until is None):
+        return False
+    if any(
+        value is not None
+        for value in (where.kind, where.address, where.message_id, where.mailing_id)
+    ):
+        return False
+    in_range = select(events.c.id)
+    if where.since is not None:
+        in_range = in_range.where(events.c.occurred_at >= where.since)
+    if where.until is not None:
+        in_range = in_range.where(events.c.occurred_at < where.until)
+    probe = select(func.count()).select_from(in_range.limit(WIDE_RANGE + 1).subquery())
+    return int(connection.execute(probe).scalar_one()) > WIDE_RANGE
 
 
 def events_after(engine: Engine, after_id: int, limit: int) -> list[dict[str, Any]]:
