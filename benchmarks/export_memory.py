@@ -5,7 +5,8 @@ Runs on demand, not in the test suite:
     .venv/bin/python benchmarks/export_memory.py                       # 10^5 and 10^6, SQLite
     .venv/bin/python benchmarks/export_memory.py --backends sqlite,postgresql
     .venv/bin/python benchmarks/export_memory.py --sizes 10000,100000  # quick
-    .venv/bin/python benchmarks/export_memory.py --database-url URL    # a store loaded before
+    .venv/bin/python benchmarks/export_memory.py --database-url URL    # a loaded store: its
+                                                                       # newest tenth, then all
 
 For each backend one fresh database is filled in stages (benchmarks/load_store.py, the
 writer's own derive and policy functions). At each size a fresh `mailhooks serve` starts
@@ -31,6 +32,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -136,15 +138,20 @@ class ExportRun:
     hwm_kib: int
 
 
-def export_once(client: httpx.Client, server: Server, size: int, format: str) -> ExportRun:
-    """Stream the whole store in one format, counting lines, with RSS sampled throughout."""
+def export_once(
+    client: httpx.Client, server: Server, size: int, format: str, since: datetime | None
+) -> ExportRun:
+    """Stream the store (from `since` on) in one format, counting lines, sampling RSS."""
     client.get("/api/v1/events", params={"limit": "1"}).raise_for_status()
     before = rss_kib(server.pid)
     lines = received = 0
+    params = {"format": format}
+    if since is not None:
+        params["since"] = since.isoformat()
     began = time.perf_counter()
     with (
         PeakSampler(server.pid) as sampler,
-        client.stream("GET", "/api/v1/export", params={"format": format}) as answer,
+        client.stream("GET", "/api/v1/export", params=params) as answer,
     ):
         answer.raise_for_status()
         for part in answer.iter_bytes():
@@ -158,7 +165,9 @@ def export_once(client: httpx.Client, server: Server, size: int, format: str) ->
     return ExportRun(size, format, rows, received / 1e6, seconds, before, sampler.peak, hwm)
 
 
-def measure_size(url: str, size: int, workdir: Path) -> list[ExportRun]:
+def measure_size(
+    url: str, size: int, workdir: Path, since: datetime | None = None
+) -> list[ExportRun]:
     """A fresh server per size, so every size starts from the same baseline."""
     engine = create_store_engine(url)
     headers = {"Authorization": f"Bearer {read_token(engine)}"}
@@ -167,7 +176,7 @@ def measure_size(url: str, size: int, workdir: Path) -> list[ExportRun]:
         running_server(url, workdir / f"serve-{size}.log") as server,
         httpx.Client(base_url=server.url, headers=headers, timeout=600) as client,
     ):
-        return [export_once(client, server, size, format) for format in FORMATS]
+        return [export_once(client, server, size, format, since) for format in FORMATS]
 
 
 # --- running ----------------------------------------------------------------------------------
@@ -188,11 +197,21 @@ def run_backend(backend: str, url: str, options: Options) -> list[ExportRun]:
 
 
 def run_existing(url: str, options: Options) -> list[ExportRun]:
+    """The newest tenth of the store (by event time, `since`), then all of it."""
     engine = create_store_engine(url)
     with engine.connect() as connection:
         size = int(connection.execute(select(func.count()).select_from(events)).scalar_one())
+        since = connection.execute(
+            select(events.c.occurred_at).order_by(events.c.occurred_at.desc()).offset(size // 10)
+        ).first()
+        assert since is not None and since[0] is not None
+        tenth = connection.execute(
+            select(func.count()).where(events.c.occurred_at >= since[0])
+        ).scalar_one()
     engine.dispose()
-    return measure_size(url, size, options.workdir)
+    return measure_size(url, int(tenth), options.workdir, since[0]) + measure_size(
+        url, size, options.workdir
+    )
 
 
 @contextmanager

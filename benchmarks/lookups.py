@@ -15,8 +15,8 @@ each size, `--keys` random keys per lookup are timed through the functions the A
 - message: `find_messages` by MessageId + `message_timeline` of each (GET /messages);
 - address: `address_summary` + `get_suppression` (GET /addresses/{address});
 - day-stats: `event_counts` per hour over one day (GET /stats?bucket=hour&since&until);
-- by-kind, by-mailing, by-hour: `list_events`, newest 100, filtered by kind, by
-  MailingId, or by a one-hour window of event time (GET /events);
+- by-kind, by-mailing, by-hour, by-week: `list_events`, newest 100, filtered by kind, by
+  MailingId, or by a one-hour or seven-day window of event time (GET /events);
 - retention: `apply_retention` with nothing due (a run that deletes nothing: the cost
   of finding the rows to delete, paid every retention interval).
 
@@ -198,6 +198,17 @@ LOOKUPS = (
         lambda hour: (
             "/api/v1/events",
             {"since": _iso(hour), "until": _iso(hour + timedelta(hours=1)), "limit": "100"},
+        ),
+    ),
+    Lookup(
+        "by-week",
+        _day,
+        lambda engine, day: _listing(
+            engine, queries.EventFilter(since=day - timedelta(days=7), until=day)
+        ),
+        lambda day: (
+            "/api/v1/events",
+            {"since": _iso(day - timedelta(days=7)), "until": _iso(day), "limit": "100"},
         ),
     ),
     Lookup(
