@@ -29,7 +29,12 @@ def redact_json(body: bytes) -> bytes:
     the last of two equal keys would hide an escaped `"Secret\\u004bey"` before a plain one.
     Expects a body `parse_json` accepted (an object, at most `MAX_DEPTH` levels deep).
     """
-    redacted = _JSON_SECRET.sub(rb'\1"' + REDACTED.encode() + rb'"', body)
+    redacted, replaced = _JSON_SECRET.subn(rb'\1"' + REDACTED.encode() + rb'"', body)
+    if body.isascii() and b"\\" not in body and body.lower().count(b'"secretkey"') == replaced:
+        # Without escapes a string cannot hold a quote, so each "secretkey" is a key; ASCII
+        # only, as str.lower() folds some other letters to k (the Kelvin sign). The pattern
+        # replaced every one of them: nothing is left to verify.
+        return redacted
     try:
         pairs = json.loads(redacted, object_pairs_hook=_pairs)
     except (ValueError, RecursionError):

@@ -137,7 +137,9 @@ def _insert_new(connection: Connection, rows: Sequence[dict[str, Any]]) -> dict[
             events, INSERT_COLUMNS, len(chunk), placeholder(dialect), _RETURN_NEW
         )
         parameters = tuple(
-            driver_value(row[column], dialect.name) for row in chunk for column in INSERT_COLUMNS
+            driver_value(value, dialect.name) if value.__class__ is datetime else value
+            for row in chunk
+            for value in map(row.__getitem__, INSERT_COLUMNS)
         )
         for key, event_id in connection.exec_driver_sql(sql, parameters):
             new_ids[bytes(key)] = event_id

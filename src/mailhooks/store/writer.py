@@ -124,10 +124,13 @@ class BatchWriter:
         with self._wakeup:
             self._pending.append(_Pending(row, future))
             self._wakeup.notify()
+        # A timer rather than wait_for(shield(...)): two fewer tasks per event. If this
+        # request is cancelled the future is too, and the writer skips settled futures.
+        timer = self._loop.call_later(timeout, _expire, future, timeout)
         try:
-            error = await asyncio.wait_for(asyncio.shield(future), timeout)
-        except TimeoutError as timeout_error:
-            raise StoreUnavailable(f"no commit within {timeout:g} s") from timeout_error
+            error = await future
+        finally:
+            timer.cancel()
         if error is not None:
             raise error
 
@@ -263,3 +266,8 @@ def _settle(batch: list[_Pending], error: StoreUnavailable | None) -> None:
     for item in batch:
         if not item.future.done():
             item.future.set_result(error)
+
+
+def _expire(future: asyncio.Future[StoreUnavailable | None], timeout: float) -> None:
+    if not future.done():
+        future.set_result(StoreUnavailable(f"no commit within {timeout:g} s"))
