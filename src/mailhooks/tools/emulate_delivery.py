@@ -74,14 +74,15 @@ class Stats:
 
 
 class _Item:
-    __slots__ = ("attempts", "first_attempt", "index", "number", "request")
+    __slots__ = ("attempts", "created", "index", "number", "request")
 
-    def __init__(self, index: int, number: int, request: bytes) -> None:
+    def __init__(self, index: int, number: int, request: bytes, created: float) -> None:
         self.index = index
         self.number = number
         self.request = request
         self.attempts = 0
-        self.first_attempt = 0.0
+        #: When the event entered the queue: the give-up time counts from here.
+        self.created = created
 
 
 Encoder = Callable[[MessagePlan, int], bytes]
@@ -163,8 +164,21 @@ class Delivery:
         """A due retry, else a new event if the rate allows; a float is how long to wait."""
         if self._stopping or self.health.disabled:
             return None
-        if self._retries and self._retries[0][0] <= now:
-            return heapq.heappop(self._retries)[2]
+        if self.health.down:  # one probe at a time, after the backoff
+            if self._in_flight:
+                return _IDLE_POLL
+            probe_at = self.health.next_probe()
+            if probe_at > now:
+                return probe_at - now
+            if not self._stream_done:  # new events still enter the queue while it is down
+                probe = self._next_new()
+                if probe is not None:
+                    return probe
+        while self._retries and self._retries[0][0] <= now:
+            item = heapq.heappop(self._retries)[2]
+            if not self.settings.policy.expired(now - item.created):
+                return item
+            self._settle(item, GIVEN_UP)  # kept waiting by an outage past the give-up time
         wait = _IDLE_POLL
         if not self._stream_done:
             rate = self.settings.rate
@@ -174,9 +188,9 @@ class Delivery:
                     self._t0 = now - self._issued / rate
                 elif slot > now:
                     return min(slot - now, self._retries[0][0] - now if self._retries else wait)
-            item = self._next_new()
-            if item is not None:
-                return item
+            new = self._next_new()
+            if new is not None:
+                return new
         if self._retries:
             return max(0.0, self._retries[0][0] - now)
         if self._in_flight:
@@ -195,13 +209,11 @@ class Delivery:
         self._issued += 1
         self.stats.events += 1
         self.stats.states[message.ordinal][number] = PENDING
-        return _Item(message.ordinal, number, self._encode(message, number))
+        return _Item(message.ordinal, number, self._encode(message, number), time.monotonic())
 
     async def _attempt(self, connection: HttpConnection, item: _Item) -> None:
         self._in_flight += 1
-        now = time.monotonic()
-        if item.attempts == 0:
-            item.first_attempt = now
+        started = now = time.monotonic()
         item.attempts += 1
         self.stats.attempts += 1
         self._counters[C_ATTEMPTS] += 1
@@ -222,11 +234,11 @@ class Delivery:
                 return
             cause = str(response.status) if response.status != 200 else "200 without the key"
         self.stats.failures[cause] += 1
-        self.health.failure(now)
+        self.health.failure(now, started)
         if self.health.disabled or self._stopping:
             self._settle(item, ABANDONED)
             return
-        wait = self.settings.policy.next_retry(item.attempts, now - item.first_attempt)
+        wait = self.settings.policy.next_retry(item.attempts, now - item.created)
         if wait is None:
             self._settle(item, GIVEN_UP)
             return

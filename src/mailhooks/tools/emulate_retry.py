@@ -56,40 +56,65 @@ class RetryPolicy:
         """Simulated seconds to wait after the `failures`-th failed attempt (1-based)."""
         return BACKOFF[min(max(failures, 1), len(BACKOFF)) - 1]
 
-    def next_retry(self, failures: int, since_first_attempt: float) -> float | None:
+    def next_retry(self, failures: int, since_queued: float) -> float | None:
         """Real seconds until the next attempt, or None: give up (no contact for too long).
 
-        `since_first_attempt` is in real seconds. The last retry falls at the give-up
-        moment itself, so an endpoint back just before the deadline still gets the event.
+        `since_queued` is real seconds since the event was queued. The last retry falls at
+        the give-up moment itself, so an endpoint back just before it still gets the event.
         """
-        elapsed = since_first_attempt * self.time_scale
+        elapsed = since_queued * self.time_scale
         if elapsed + 1.0 > self.give_up_after:  # within a simulated second: that was the last
             return None
         wait = min(self.backoff(failures), self.give_up_after - elapsed)
         return wait / self.time_scale
+
+    def expired(self, since_queued: float) -> bool:
+        """Past the give-up time (with a simulated second of slack for the last attempt)."""
+        return since_queued * self.time_scale > self.give_up_after + 1.0
 
     def real(self, simulated: float) -> float:
         return simulated / self.time_scale
 
 
 class EndpointHealth:
-    """Tracks continuous outages; the endpoint is disabled once one lasts `disable_after`."""
+    """The endpoint as a mail queue sees a destination: up, or down until the next probe.
+
+    After a failure nothing more is sent but one probe at a time, each after a growing
+    wait (the same backoff as one notification's): as an MTA stops hammering a dead host.
+    Only a failure of an attempt started after the previous failure counts as a new one,
+    so the posts that were in flight when the endpoint died do not skip the backoff ahead.
+    A continuous outage of `disable_after` disables the endpoint.
+    """
 
     def __init__(self, policy: RetryPolicy) -> None:
         self.policy = policy
         self.outage_started: float | None = None
         self.disabled_at: float | None = None
+        self.failures = 0
+        self._last_failure = 0.0
 
     @property
     def disabled(self) -> bool:
         return self.disabled_at is not None
 
+    @property
+    def down(self) -> bool:
+        return self.outage_started is not None
+
+    def next_probe(self) -> float:
+        """When the next attempt may start while the endpoint is down (monotonic seconds)."""
+        return self._last_failure + self.policy.real(self.policy.backoff(self.failures))
+
     def success(self, now: float) -> None:
         self.outage_started = None
+        self.failures = 0
 
-    def failure(self, now: float) -> None:
+    def failure(self, now: float, started: float) -> None:
         if self.outage_started is None:
             self.outage_started = now
+        if self.failures == 0 or started >= self._last_failure:
+            self.failures += 1
+            self._last_failure = now
         limit = self.policy.disable_after
         lasted = (now - self.outage_started) * self.policy.time_scale
         if limit and self.disabled_at is None and lasted >= limit:
