@@ -1,14 +1,21 @@
-"""Ingest benchmark: mailhooks against a commit-per-request endpoint and a no-op endpoint.
+"""Ingest benchmark: mailhooks against commit-per-request endpoints and a no-op endpoint.
 
 Runs on demand, not in the test suite:
 
     .venv/bin/python benchmarks/ingest.py            # 3 interleaved rounds, medians
-    .venv/bin/python benchmarks/ingest.py --quick    # 1 round, under 2 minutes
+    .venv/bin/python benchmarks/ingest.py --quick    # 1 short round, under 2 minutes
     .venv/bin/python benchmarks/ingest.py --json     # machine-readable results on stdout
 
-Four servers take the same loopback load from `wrk` (64 connections, 1 thread by default),
-each started fresh on a fresh database in every round, in the order no-op, baseline,
-mailhooks, mailhooks-raw:
+It measures the speed targets of issue 7 and prints each ratio with its target and
+PASS/FAIL (`TARGETS`): mailhooks on SQLite >= 5x the Flask baseline and >= 70% of the
+no-op route; mailhooks on PostgreSQL >= 10x a psycopg commit-per-request endpoint; p99 ack
+latency at half of mailhooks' measured capacity <= 3x its p50; peak RSS under overload
+<= 1.2x the RSS at capacity; ingest with 10^7 events already stored (`--preload`) >= 80%
+of the rate on an empty store.
+
+Seven servers take the same loopback load from `wrk` (64 connections, 1 thread by
+default), each started fresh on a fresh database in every round, in the order no-op,
+baseline, mailhooks, mailhooks-preload, mailhooks-raw, baseline-pg, mailhooks-pg:
 
 - no-op: a Starlette route answering 200 without storing (uvicorn, uvloop + httptools,
   one worker): the HTTP ceiling (benchmarks/baselines/noop_starlette.py);
@@ -17,7 +24,23 @@ mailhooks, mailhooks-raw:
   (benchmarks/baselines/flask_commit_per_request.py);
 - mailhooks: `python -m mailhooks serve` on SQLite with one JSON endpoint, default settings
   (each commit also updates the derived message, address and suppression state);
-- mailhooks-raw: the same with MAILHOOKS_DERIVE_STATE=false, storing the raw events only.
+- mailhooks-preload: mailhooks on a copy of a SQLite store already holding `--preload`
+  events (benchmarks/preload.py builds it from load_store.py's realistic data and caches
+  it in `--preload-cache`);
+- mailhooks-raw: the same with MAILHOOKS_DERIVE_STATE=false, storing the raw events only;
+- baseline-pg: Flask under gunicorn (2 sync workers) committing each request to
+  PostgreSQL through psycopg (benchmarks/baselines/psycopg_commit_per_request.py);
+- mailhooks-pg: mailhooks on a fresh PostgreSQL database (`--postgres-url` names the
+  server's admin database; each run creates and drops its own).
+
+After its measured run at full load, the mailhooks server (SQLite, derived state) takes
+two more loads, still the same process: a paced load at `--paced-share` (50%) of the rate
+it just achieved (post_events.lua's delay hook, calibrated on a short paced warm-up, the
+achieved rate reported), for p50/p99 at half capacity; then an overload of
+`--overload-connections` (512) connections with a short timeout. Its RSS (VmRSS) is
+sampled every 100 ms during the full-load run and during the overload. wrk is a closed
+loop: every connection waits for its answer, so overload is offered as concurrency (8x the
+connections that already saturate it), and what came back (2xx, 503) is reported.
 
 Every request is a distinct ~600-byte Delivered event built from mailhooks.protocol.samples
 (benchmarks/wrk/post_events.lua fills in MessageId, a matching unique Address, and
@@ -31,11 +54,11 @@ runs where other work was busy. `--wait-idle SECONDS` waits for a quiet host fir
 `--writer-stats` starts mailhooks through benchmarks/serve_with_writer_stats.py to report
 its group-commit batch sizes and how busy its writer was.
 
-Printed: events/s (2xx answers per second), p50/p99 ack latency, errors, and the ratios
-mailhooks/baseline, mailhooks/no-op and mailhooks derived/raw (the cost of derivation;
-medians of the per-round ratios). Exit status:
-0 valid, 1 a server failed, 2 wrk is missing, 3 results flagged (errors or lost events),
-130 interrupted.
+Printed: events/s (2xx answers per second), p50/p99 ack latency, errors, peak RSS, the
+ratios (medians of the per-round ratios), the paced and overload runs, then every target
+with its measured ratio and PASS/FAIL. Exit status: 0 valid and every target met, 1 a
+server failed, 2 wrk is missing, 3 results flagged (errors or lost events), 4 valid but a
+target missed, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -55,15 +78,21 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 try:
+    import preload
+    import psycopg
+
     from mailhooks.protocol.auth import generate_secret
     from mailhooks.protocol.events import Kind, WireFormat
     from mailhooks.protocol.parse import parse_body
@@ -84,15 +113,38 @@ ENDPOINT = "bench"
 SERVER_ID = 12345
 DATETIME_SLOT = "@@DATETIME@@"
 MESSAGE_ID_SLOT = "@@MESSAGE_ID@@"
-SERVERS = ("noop", "baseline", "mailhooks", "mailhooks-raw")
+SERVERS = (
+    "noop",
+    "baseline",
+    "mailhooks",
+    "mailhooks-preload",
+    "mailhooks-raw",
+    "baseline-pg",
+    "mailhooks-pg",
+)
 LABELS = {
     "noop": "no-op",
     "baseline": "baseline",
     "mailhooks": "mailhooks",
+    "mailhooks-preload": "mailhooks-preload",
     "mailhooks-raw": "mailhooks-raw",
+    "baseline-pg": "baseline-pg",
+    "mailhooks-pg": "mailhooks-pg",
 }
-#: `python -m mailhooks serve`, with derived state (the default) and storing raw events only.
-MAILHOOKS_SERVERS = ("mailhooks", "mailhooks-raw")
+#: `python -m mailhooks serve`: derived state (the default), on a pre-loaded store, raw
+#: events only, and on PostgreSQL.
+MAILHOOKS_SERVERS = ("mailhooks", "mailhooks-preload", "mailhooks-raw", "mailhooks-pg")
+#: Servers whose database is a fresh PostgreSQL database created for the run.
+POSTGRES_SERVERS = ("baseline-pg", "mailhooks-pg")
+#: The server that also takes the paced and the overload loads after its measured run.
+PHASED_SERVER = "mailhooks"
+#: The server's admin database (trust auth on loopback); each run creates its own beside it.
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+#: Events stored before mailhooks-preload runs: the target's 10^7, and 10^6 with --quick.
+PRELOAD_FULL = 10_000_000
+PRELOAD_QUICK = 1_000_000
+#: How often the server's VmRSS is read while a load runs.
+RSS_INTERVAL_S = 0.1
 #: The setting mailhooks-raw turns off (config.Settings.derive_state).
 DERIVE_STATE = "MAILHOOKS_DERIVE_STATE"
 TIMES = "\u00d7"
@@ -100,6 +152,7 @@ TIMES = "\u00d7"
 EXIT_SERVER_FAILED = 1
 EXIT_NO_WRK = 2
 EXIT_FLAGGED = 3
+EXIT_TARGET_MISSED = 4
 EXIT_INTERRUPTED = 130
 
 
@@ -124,23 +177,37 @@ class Options:
     baseline_workers: int
     writer_stats: bool
     mailhooks_env: dict[str, str]
+    postgres_url: str
+    preload: int
+    preload_cache: Path | None
+    paced_share: float
+    overload_connections: int
+    overload_timeout: int
     as_json: bool
     keep: bool
     workdir: Path | None
     wrk: str
 
+    @property
+    def load(self) -> Load:
+        """The full load every server takes."""
+        return Load(self.connections, self.timeout)
+
 
 def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(
         description=(
-            "Ingest throughput and ack latency: mailhooks (with derived state and raw only) "
-            "vs commit-per-request vs no-op."
+            "Ingest throughput, ack latency and memory: mailhooks (SQLite with and without "
+            "derived state, pre-loaded, PostgreSQL) vs commit-per-request vs no-op, against "
+            "the speed targets."
         ),
     )
-    parser.add_argument("--quick", action="store_true", help="1 round, 10 s runs (under 2 min)")
+    parser.add_argument(
+        "--quick", action="store_true", help="1 round, 5 s runs, 10^6 pre-loaded (under 2 min)"
+    )
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3; --quick: 1)")
-    parser.add_argument("--duration", type=int, help="measured seconds per run (20; --quick: 10)")
-    parser.add_argument("--warmup", type=int, help="warm-up seconds before each run (5; quick: 2)")
+    parser.add_argument("--duration", type=int, help="measured seconds per run (20; --quick: 5)")
+    parser.add_argument("--warmup", type=int, help="warm-up seconds before each run (5; quick: 1)")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections (64)")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (1)")
     parser.add_argument("--timeout", type=int, default=15, help="wrk request timeout, s (15)")
@@ -172,6 +239,46 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
             f"(repeatable; mailhooks-raw always runs with {DERIVE_STATE}=false)"
         ),
     )
+    parser.add_argument(
+        "--postgres-url",
+        default=POSTGRES_URL,
+        help=f"admin database of the PostgreSQL server for baseline-pg and mailhooks-pg "
+        f"({POSTGRES_URL}); each run creates and drops its own database there",
+    )
+    parser.add_argument(
+        "--preload",
+        type=int,
+        metavar="N",
+        help=f"events stored before mailhooks-preload runs ({PRELOAD_FULL:.0e}; "
+        f"--quick: {PRELOAD_QUICK:.0e})",
+    )
+    parser.add_argument(
+        "--preload-cache",
+        type=Path,
+        default=default_preload_cache(),
+        metavar="DIR",
+        help=f"keep built pre-loaded stores here for later runs ({default_preload_cache()})",
+    )
+    parser.add_argument(
+        "--no-preload-cache",
+        action="store_true",
+        help="build the pre-loaded store in the temporary directory, and drop it",
+    )
+    parser.add_argument(
+        "--paced-share",
+        type=float,
+        default=0.5,
+        help="paced load as a share of mailhooks' measured capacity (0.5)",
+    )
+    parser.add_argument(
+        "--overload-connections",
+        type=int,
+        default=512,
+        help="wrk connections of the overload run (512)",
+    )
+    parser.add_argument(
+        "--overload-timeout", type=int, default=2, help="wrk timeout of the overload run, s (2)"
+    )
     parser.add_argument("--json", dest="as_json", action="store_true", help="print JSON results")
     parser.add_argument("--keep", action="store_true", help="keep the databases and logs")
     parser.add_argument("--workdir", type=Path, help="parent of the temporary directory")
@@ -196,8 +303,8 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     options = Options(
         quick=args.quick,
         rounds=args.rounds if args.rounds is not None else (1 if args.quick else 3),
-        duration=args.duration if args.duration is not None else (10 if args.quick else 20),
-        warmup=args.warmup if args.warmup is not None else (2 if args.quick else 5),
+        duration=args.duration if args.duration is not None else (5 if args.quick else 20),
+        warmup=args.warmup if args.warmup is not None else (1 if args.quick else 5),
         connections=args.connections,
         threads=args.threads,
         timeout=args.timeout,
@@ -206,6 +313,14 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         baseline_workers=args.baseline_workers,
         writer_stats=args.writer_stats,
         mailhooks_env=extra_env,
+        postgres_url=args.postgres_url,
+        preload=args.preload
+        if args.preload is not None
+        else (PRELOAD_QUICK if args.quick else PRELOAD_FULL),
+        preload_cache=None if args.no_preload_cache else args.preload_cache,
+        paced_share=args.paced_share,
+        overload_connections=args.overload_connections,
+        overload_timeout=args.overload_timeout,
         as_json=args.as_json,
         keep=args.keep,
         workdir=args.workdir,
@@ -215,7 +330,19 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         parser.error("--rounds and --duration must be at least 1, --warmup at least 0")
     if options.threads < 1 or options.connections < options.threads:
         parser.error("--connections must be at least --threads, which must be at least 1")
+    if options.overload_connections < options.threads or options.overload_timeout < 1:
+        parser.error("--overload-connections must be at least --threads, its timeout >= 1 s")
+    if not 0 < options.paced_share < 1:
+        parser.error("--paced-share is a share of capacity, between 0 and 1")
+    if options.preload < 1:
+        parser.error("--preload must be at least 1")
     return options
+
+
+def default_preload_cache() -> Path:
+    """Pre-loaded stores take minutes to build and are the same for every run: keep them."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mailhooks-bench"
 
 
 def progress(message: str) -> None:
@@ -383,8 +510,18 @@ def probe(port: int, body: bytes) -> None:
 # --- wrk ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Load:
+    """What wrk offers: connections, its timeout, and a mean pause before each request."""
+
+    connections: int
+    timeout: int
+    delay_ms: float = 0.0
+
+
 @dataclass
 class WrkResult:
+    connections: int
     duration_s: float
     requests: int
     non_2xx: int
@@ -406,6 +543,11 @@ class WrkResult:
     def errors(self) -> int:
         return self.non_2xx + self.socket_errors + self.timeouts
 
+    @property
+    def answered_per_s(self) -> float:
+        """Every answer, refusals included: the rate the load actually offered."""
+        return self.requests / self.duration_s if self.duration_s else 0.0
+
 
 def run_wrk(
     options: Options,
@@ -415,13 +557,15 @@ def run_wrk(
     tag: str,
     seconds: int,
     log: Path,
+    load: Load | None = None,
 ) -> WrkResult:
+    load = load or options.load
     argv = [
         options.wrk,
         f"-t{options.threads}",
-        f"-c{options.connections}",
+        f"-c{load.connections}",
         f"-d{seconds}s",
-        f"--timeout={options.timeout}s",
+        f"--timeout={load.timeout}s",
         "-s",
         str(LUA_SCRIPT),
         f"http://127.0.0.1:{port}/hooks/{ENDPOINT}",
@@ -429,10 +573,12 @@ def run_wrk(
         str(template_path),
         tag,
     ]
+    if load.delay_ms > 0:
+        argv.append(f"{load.delay_ms:.3f}")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     process = children.spawn(argv, env=dict(os.environ), cwd=log.parent, log=log)
     try:
-        status = process.wait(seconds + options.timeout + 30)
+        status = process.wait(seconds + load.timeout + 30)
     except subprocess.TimeoutExpired as error:
         raise BenchmarkError(f"wrk did not finish:\n{log_tail(log)}") from error
     finally:
@@ -447,6 +593,7 @@ def run_wrk(
     else:
         raise BenchmarkError(f"wrk printed no WRK_RESULT line:\n{log_tail(log)}")
     return WrkResult(
+        connections=load.connections,
         duration_s=data["duration_us"] / 1e6,
         requests=data["requests"],
         non_2xx=data["status"],
@@ -499,7 +646,7 @@ def wait_for_quiet_host(options: Options, label: str) -> float:
     """Sample the load others put on the host; with --wait-idle, wait for it to drop."""
     started = time.monotonic()
     said = -math.inf
-    busy = host_busy()
+    busy = host_busy(0.5 if options.quick else 1.0)  # --quick has seven of these to fit
     while busy > BUSY_HOST and time.monotonic() - started < options.wait_idle:
         if time.monotonic() - said >= 30:
             said = time.monotonic()
@@ -518,6 +665,55 @@ def machine_cpu() -> tuple[int, int]:
     return sum(values) - idle, sum(values)
 
 
+# --- memory ------------------------------------------------------------------------------
+
+
+def rss_kib(pid: int) -> int | None:
+    """VmRSS of one process, KiB; None once it has gone."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+class RssSampler:
+    """Samples a process's VmRSS every RSS_INTERVAL_S in a thread while a load runs.
+
+    `python -m mailhooks serve` is one process (uvicorn without workers, the writer a
+    thread), so its VmRSS is all the memory the receiver holds.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="rss-sampler", daemon=True)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while True:
+            value = rss_kib(self.pid)
+            if value is not None:
+                self.samples.append(value)
+            if self._stop.wait(RSS_INTERVAL_S):
+                return
+
+    @property
+    def peak_kib(self) -> int | None:
+        return max(self.samples) if self.samples else None
+
+
 # --- servers -----------------------------------------------------------------------------
 
 
@@ -525,8 +721,12 @@ def machine_cpu() -> tuple[int, int]:
 class ServerSetup:
     argv: list[str]
     env: dict[str, str]
-    db: Path | None
-    count_sql: str | None
+    #: (rows, duplicates) this run stored; None: the server stores nothing.
+    count: Callable[[], tuple[int, int]] | None = None
+    #: Drops what the run left (a PostgreSQL database, a pre-loaded copy) unless --keep.
+    cleanup: Callable[[], None] | None = None
+    #: What the run used, for the report: a database name or the pre-loaded events.
+    detail: str = ""
 
 
 def _base_env() -> dict[str, str]:
@@ -534,7 +734,14 @@ def _base_env() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if not key.startswith("MAILHOOKS_")}
 
 
-def setup_server(name: str, options: Options, rundir: Path, port: int, secret: str) -> ServerSetup:
+def setup_server(
+    name: str,
+    options: Options,
+    rundir: Path,
+    port: int,
+    secret: str,
+    preloaded: preload.Preloaded | None,
+) -> ServerSetup:
     if name == "noop":
         argv = [
             sys.executable,
@@ -555,34 +762,82 @@ def setup_server(name: str, options: Options, rundir: Path, port: int, secret: s
             "--log-level",
             "warning",
         ]
-        return ServerSetup(argv, _base_env(), None, None)
-    if name == "baseline":
-        db = rundir / "baseline.db"
-        argv = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--workers",
-            str(options.baseline_workers),
-            "--worker-class",
-            "sync",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--chdir",
-            str(BASELINES),
-            "--log-level",
-            "warning",
-            "flask_commit_per_request:app",
-        ]
-        env = {
-            **_base_env(),
-            "BASELINE_DB": str(db),
-            "BASELINE_SECRET": secret,
-            "BASELINE_SERVER_ID": str(SERVER_ID),
-        }
-        return ServerSetup(argv, env, db, "SELECT COUNT(*), 0 FROM events")
+        return ServerSetup(argv, _base_env())
+    if name in ("baseline", "baseline-pg"):
+        return baseline_setup(name, options, rundir, port, secret)
+    if name == "mailhooks-pg":
+        url, cleanup = create_postgres_database(options)
+        store_url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+        try:
+            prepare_store(store_url, secret)
+        except BaseException:
+            cleanup()
+            raise
+        return ServerSetup(
+            mailhooks_argv(options),
+            mailhooks_env(name, options, store_url, port),
+            partial(stored_rows_postgres, url, EVENT_COUNT_SQL),
+            cleanup,
+            detail=url.rpartition("/")[2],
+        )
     db = rundir / "bench.db"
     url = f"sqlite:///{db}"
+    if name == "mailhooks-preload":
+        assert preloaded is not None
+        return preloaded_setup(options, preloaded, db, port, secret)
+    prepare_store(url, secret)
+    return ServerSetup(
+        mailhooks_argv(options),
+        mailhooks_env(name, options, url, port),
+        partial(stored_rows, db, EVENT_COUNT_SQL),
+    )
+
+
+#: (rows, duplicates) in mailhooks' store; `{after}` skips pre-loaded rows.
+EVENT_COUNT_SQL = "SELECT COUNT(*), COALESCE(SUM(duplicate_count), 0) FROM events"
+PRELOADED_COUNT_SQL = EVENT_COUNT_SQL + " WHERE id > {after}"
+
+
+def baseline_setup(
+    name: str, options: Options, rundir: Path, port: int, secret: str
+) -> ServerSetup:
+    """Flask under gunicorn (sync workers) committing each request: SQLite or PostgreSQL."""
+    module = "flask_commit_per_request" if name == "baseline" else "psycopg_commit_per_request"
+    argv = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--workers",
+        str(options.baseline_workers),
+        "--worker-class",
+        "sync",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--chdir",
+        str(BASELINES),
+        "--log-level",
+        "warning",
+        f"{module}:app",
+    ]
+    env = {**_base_env(), "BASELINE_SECRET": secret, "BASELINE_SERVER_ID": str(SERVER_ID)}
+    count_sql = "SELECT COUNT(*), 0 FROM events"
+    if name == "baseline":
+        db = rundir / "baseline.db"
+        env["BASELINE_DB"] = str(db)
+        return ServerSetup(argv, env, partial(stored_rows, db, count_sql))
+    url, cleanup = create_postgres_database(options)
+    env["BASELINE_DATABASE_URL"] = url
+    return ServerSetup(
+        argv,
+        env,
+        partial(stored_rows_postgres, url, count_sql),
+        cleanup,
+        detail=url.rpartition("/")[2],
+    )
+
+
+def prepare_store(url: str, secret: str) -> None:
+    """Migrate a fresh store and add the benchmark's JSON endpoint, as an operator would."""
     engine = create_store_engine(url)
     try:
         migrate.upgrade(engine)
@@ -591,7 +846,14 @@ def setup_server(name: str, options: Options, rundir: Path, port: int, secret: s
         )
     finally:
         engine.dispose()
+
+
+def mailhooks_argv(options: Options) -> list[str]:
     launcher = [str(STATS_LAUNCHER)] if options.writer_stats else ["-m", "mailhooks", "serve"]
+    return [sys.executable, *launcher]
+
+
+def mailhooks_env(name: str, options: Options, url: str, port: int) -> dict[str, str]:
     env = {
         **_base_env(),
         "MAILHOOKS_DATABASE_URL": url,
@@ -601,12 +863,51 @@ def setup_server(name: str, options: Options, rundir: Path, port: int, secret: s
     }
     if name == "mailhooks-raw":
         env[DERIVE_STATE] = "false"
+    return env
+
+
+def preloaded_setup(
+    options: Options, master: preload.Preloaded, db: Path, port: int, secret: str
+) -> ServerSetup:
+    """A private copy of the pre-loaded store, its endpoint given this run's key."""
+    preload.copy_store(master.path, db)
+    preload.adopt_endpoint(db, ENDPOINT, SERVER_ID, secret)
+
+    def cleanup() -> None:
+        if not options.keep:
+            for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+                path.unlink(missing_ok=True)
+
     return ServerSetup(
-        [sys.executable, *launcher],
-        env,
-        db,
-        "SELECT COUNT(*), COALESCE(SUM(duplicate_count), 0) FROM events",
+        mailhooks_argv(options),
+        mailhooks_env("mailhooks-preload", options, f"sqlite:///{db}", port),
+        partial(stored_rows, db, PRELOADED_COUNT_SQL.format(after=master.max_event_id)),
+        cleanup,
+        detail=f"{master.events:,} events pre-loaded",
     )
+
+
+def create_postgres_database(options: Options) -> tuple[str, Callable[[], None]]:
+    """A new empty database beside the admin one, and how to drop it (kept with --keep)."""
+    name = f"mh_ingest_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(options.postgres_url, autocommit=True, connect_timeout=5) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error as error:
+        raise BenchmarkError(
+            f"cannot create a PostgreSQL database through {options.postgres_url}: "
+            f"{str(error).strip()}\n(pass --postgres-url, or leave out "
+            f"{','.join(POSTGRES_SERVERS)} with --servers)"
+        ) from error
+    base = options.postgres_url.rpartition("/")[0]
+
+    def drop() -> None:
+        if options.keep:
+            return
+        with psycopg.connect(options.postgres_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return f"{base}/{name}", drop
 
 
 def stored_rows(db: Path, sql: str) -> tuple[int, int]:
@@ -623,6 +924,17 @@ def stored_rows(db: Path, sql: str) -> tuple[int, int]:
     return int(rows), int(duplicates)
 
 
+def stored_rows_postgres(url: str, sql: str) -> tuple[int, int]:
+    """(rows, duplicates) in a run's PostgreSQL database; (0, 0) when nothing was stored."""
+    with psycopg.connect(url, connect_timeout=5) as connection:
+        try:
+            row = connection.execute(sql).fetchone()
+        except psycopg.errors.UndefinedTable:
+            return 0, 0
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
 # --- one run -----------------------------------------------------------------------------
 
 
@@ -636,6 +948,39 @@ class WriterWindow:
     median_batch: float
     max_batch: int
     busy: float
+
+
+@dataclass
+class Paced:
+    """The paced run: a share of the capacity just measured, for latency at moderate load."""
+
+    target_per_s: float
+    achieved_per_s: float
+    capacity_per_s: float
+    connections: int
+    delay_ms: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    errors: int
+
+
+@dataclass
+class Overload:
+    """The overload run: many more connections than saturate the server, RSS sampled."""
+
+    connections: int
+    timeout_s: int
+    answered_per_s: float
+    ok_per_s: float
+    non_2xx: int
+    socket_errors: int
+    timeouts: int
+    p50_ms: float
+    p99_ms: float
+    rss_peak_kib: int | None
+    rss_samples: int
 
 
 @dataclass
@@ -663,6 +1008,11 @@ class Run:
     in_flight_allowance: int | None = None
     duplicates: int | None = None
     writer: WriterWindow | None = None
+    #: Peak VmRSS (KiB) during the measured run (mailhooks servers only).
+    rss_peak_kib: int | None = None
+    paced: Paced | None = None
+    overload: Overload | None = None
+    detail: str = ""
     refusals: dict[str, int] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
 
@@ -680,16 +1030,51 @@ def measure(
     template_path: Path,
     template: bytes,
     secret: str,
+    preloaded: preload.Preloaded | None = None,
 ) -> Run:
     rundir = workdir / f"round{round_number}-{name}"
     rundir.mkdir()
     port = free_port()
-    setup = setup_server(name, options, rundir, port, secret)
-    server_log = rundir / "server.log"
     label = f"[round {round_number}/{options.rounds}] {LABELS[name]}"
     background = wait_for_quiet_host(options, label)
-    progress(f"{label}: starting on port {port}")
+    setup = setup_server(name, options, rundir, port, secret, preloaded)
+    try:
+        return _measure(
+            name,
+            round_number,
+            options,
+            children,
+            rundir,
+            port,
+            setup,
+            label,
+            background,
+            template_path,
+            template,
+        )
+    finally:
+        if setup.cleanup is not None:
+            setup.cleanup()
+
+
+def _measure(
+    name: str,
+    round_number: int,
+    options: Options,
+    children: Children,
+    rundir: Path,
+    port: int,
+    setup: ServerSetup,
+    label: str,
+    background: float,
+    template_path: Path,
+    template: bytes,
+) -> Run:
+    server_log = rundir / "server.log"
+    progress(f"{label}: starting on port {port}" + (f" ({setup.detail})" if setup.detail else ""))
     server = children.spawn(setup.argv, env=setup.env, cwd=rundir, log=server_log)
+    sample_rss = name in MAILHOOKS_SERVERS
+    phases: tuple[Paced, Overload, list[WrkResult]] | None = None
     try:
         wait_until_ready(server, port, server_log)
         probe(port, fill(template, f"r{round_number}-probe"))
@@ -710,15 +1095,16 @@ def measure(
             server.send_signal(signal.SIGUSR1)
         cpu_before = group_cpu_seconds(server.pid)
         busy_before, total_before = machine_cpu()
-        result = run_wrk(
-            options,
-            children,
-            port,
-            template_path,
-            f"r{round_number}m",
-            options.duration,
-            rundir / "wrk.log",
-        )
+        with RssSampler(server.pid) if sample_rss else contextlib.nullcontext() as rss:
+            result = run_wrk(
+                options,
+                children,
+                port,
+                template_path,
+                f"r{round_number}m",
+                options.duration,
+                rundir / "wrk.log",
+            )
         busy_after, total_after = machine_cpu()
         cpu_after = group_cpu_seconds(server.pid)
         if options.writer_stats and name in MAILHOOKS_SERVERS:
@@ -726,6 +1112,20 @@ def measure(
             time.sleep(0.2)
         if server.poll() is not None:
             raise BenchmarkError(f"server exited during the run:\n{log_tail(server_log)}")
+        if name == PHASED_SERVER and result.ok > 0:
+            phases = load_phases(
+                options,
+                children,
+                server.pid,
+                port,
+                template_path,
+                rundir,
+                label,
+                round_number,
+                capacity=result.ok / result.duration_s,
+            )
+            if server.poll() is not None:
+                raise BenchmarkError(f"server exited during the run:\n{log_tail(server_log)}")
     finally:
         status = children.stop(server)
     server_cpu = (cpu_after - cpu_before) / result.duration_s
@@ -750,18 +1150,28 @@ def measure(
         machine_busy=host_share,
         rest_cpu=max(host_share * CORES - server_cpu - wrk_cpu, 0.0),
         background_busy=background,
+        rss_peak_kib=rss.peak_kib if rss is not None else None,
+        detail=setup.detail,
     )
+    results = [result] + ([warm] if warm else [])
+    if phases is not None:
+        run.paced, run.overload, extra = phases
+        results += extra
     if run.errors:
         run.flags.append(
             f"{LABELS[name]} round {round_number}: {run.non_2xx} non-2xx answers, "
             f"{run.socket_errors} socket errors, {run.timeouts} timeouts"
         )
-        if name in MAILHOOKS_SERVERS:
-            run.refusals = refusal_reasons(server_log)
+    if run.paced is not None and run.paced.errors:
+        run.flags.append(
+            f"{LABELS[name]} round {round_number}: {run.paced.errors} errors in the paced run"
+        )
+    if name in MAILHOOKS_SERVERS and any(each.errors for each in results):
+        run.refusals = refusal_reasons(server_log)
     if name != "noop" and status not in (0, -signal.SIGTERM):
         run.flags.append(f"{LABELS[name]} round {round_number}: server exited with {status}")
-    if setup.db is not None and setup.count_sql is not None:
-        verify_stored(run, setup.db, setup.count_sql, [result] + ([warm] if warm else []), options)
+    if setup.count is not None:
+        verify_stored(run, setup.count, results)
     if options.writer_stats and name in MAILHOOKS_SERVERS:
         run.writer = writer_window(server_log)
     progress(
@@ -772,17 +1182,106 @@ def measure(
     return run
 
 
-def verify_stored(run: Run, db: Path, sql: str, results: list[WrkResult], options: Options) -> None:
+def load_phases(
+    options: Options,
+    children: Children,
+    pid: int,
+    port: int,
+    template_path: Path,
+    rundir: Path,
+    label: str,
+    round_number: int,
+    capacity: float,
+) -> tuple[Paced, Overload, list[WrkResult]]:
+    """The paced and overload loads, on the server that has just been measured at capacity.
+
+    Paced: wrk is a closed loop, so pacing is a think time per connection; each request
+    takes delay + latency, and the latency is not known beforehand. A short paced warm-up
+    at delay = C / rate measures it, and the measured run's delay is corrected for it.
+    """
+    connections = options.connections
+    target = capacity * options.paced_share
+    delay_ms = connections * 1000 / target
+    progress(f"{label}: pacing at {target:,.0f} events/s ({options.paced_share:.0%} of capacity)")
+    calibration = run_wrk(
+        options,
+        children,
+        port,
+        template_path,
+        f"r{round_number}pw",
+        max(options.warmup, 1),
+        rundir / "wrk-paced-warmup.log",
+        Load(connections, options.timeout, delay_ms),
+    )
+    if calibration.answered_per_s > 0:
+        cycle_ms = connections * 1000 / calibration.answered_per_s  # delay + latency, per request
+        delay_ms = max(delay_ms - (cycle_ms - delay_ms), 0.1)
+    paced = run_wrk(
+        options,
+        children,
+        port,
+        template_path,
+        f"r{round_number}p",
+        options.duration,
+        rundir / "wrk-paced.log",
+        Load(connections, options.timeout, delay_ms),
+    )
+    progress(
+        f"{label}: paced {paced.answered_per_s:,.0f} events/s, p50 {paced.p50_ms:.1f} ms, "
+        f"p99 {paced.p99_ms:.1f} ms; overloading with {options.overload_connections} connections"
+    )
+    with RssSampler(pid) as rss:
+        overload = run_wrk(
+            options,
+            children,
+            port,
+            template_path,
+            f"r{round_number}o",
+            options.duration,
+            rundir / "wrk-overload.log",
+            Load(options.overload_connections, options.overload_timeout),
+        )
+    return (
+        Paced(
+            target_per_s=target,
+            achieved_per_s=paced.answered_per_s,
+            capacity_per_s=capacity,
+            connections=connections,
+            delay_ms=delay_ms,
+            p50_ms=paced.p50_ms,
+            p90_ms=paced.p90_ms,
+            p99_ms=paced.p99_ms,
+            max_ms=paced.max_ms,
+            errors=paced.errors,
+        ),
+        Overload(
+            connections=overload.connections,
+            timeout_s=options.overload_timeout,
+            answered_per_s=overload.answered_per_s,
+            ok_per_s=overload.ok / overload.duration_s,
+            non_2xx=overload.non_2xx,
+            socket_errors=overload.socket_errors,
+            timeouts=overload.timeouts,
+            p50_ms=overload.p50_ms,
+            p99_ms=overload.p99_ms,
+            rss_peak_kib=rss.peak_kib,
+            rss_samples=len(rss.samples),
+        ),
+        [calibration, paced, overload],
+    )
+
+
+def verify_stored(run: Run, count: Callable[[], tuple[int, int]], results: list[WrkResult]) -> None:
     """Every 2xx must be a stored row; rows beyond that may only come from posts in flight.
 
     wrk stops each run with up to one request in flight per connection; those (and posts
     answered with an error or timed out, which may still have been committed) can be stored
     without a 2xx having been counted, so they bound the excess.
     """
-    stored, duplicates = stored_rows(db, sql)
+    stored, duplicates = count()
     answered = 1 + sum(result.ok for result in results)  # 1: the probe
     allowance = sum(
-        options.connections + result.non_2xx + result.socket_errors + result.timeouts
+        result.connections + result.non_2xx + result.socket_errors + result.timeouts
         for result in results
     )
     run.stored, run.answered_2xx_total = stored, answered
@@ -869,6 +1368,7 @@ class Summary:
     machine_busy: float
     rest_cpu: float
     stored_check: str
+    rss_peak_mib: float | None
 
 
 def summarise(runs: list[Run], name: str) -> Summary | None:
@@ -893,7 +1393,14 @@ def summarise(runs: list[Run], name: str) -> Summary | None:
         machine_busy=statistics.median(run.machine_busy for run in mine),
         rest_cpu=statistics.median(run.rest_cpu for run in mine),
         stored_check=check,
+        rss_peak_mib=_median_or_none(
+            [run.rss_peak_kib / 1024 for run in mine if run.rss_peak_kib is not None]
+        ),
     )
+
+
+def _median_or_none(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
 
 
 def round_ratios(runs: list[Run], numerator: str, denominator: str) -> list[float]:
@@ -907,22 +1414,150 @@ def round_ratios(runs: list[Run], numerator: str, denominator: str) -> list[floa
     ]
 
 
+def phase_ratios(runs: list[Run]) -> dict[str, list[float]]:
+    """Per round: p99/p50 of the paced run, and peak RSS under overload over that at capacity."""
+    latency, memory = [], []
+    for run in runs:
+        if run.paced is not None and run.paced.p50_ms > 0:
+            latency.append(run.paced.p99_ms / run.paced.p50_ms)
+        overload = run.overload
+        if overload is not None and overload.rss_peak_kib and run.rss_peak_kib:
+            memory.append(overload.rss_peak_kib / run.rss_peak_kib)
+    return {PACED_RATIO: latency, RSS_RATIO: memory}
+
+
+#: Ratio names (keys of the report's `ratios`) beyond "numerator/denominator" of events/s.
+PACED_RATIO = "paced p99/p50"
+RSS_RATIO = "overload/capacity peak RSS"
+#: Events/s ratios: (numerator, denominator, name); the last is the cost of derivation.
+RATE_RATIOS = (
+    ("mailhooks", "baseline", "mailhooks/baseline"),
+    ("mailhooks", "noop", "mailhooks/no-op"),
+    ("mailhooks-pg", "baseline-pg", "mailhooks-pg/baseline-pg"),
+    ("mailhooks-preload", "mailhooks", "mailhooks-preload/mailhooks"),
+    ("mailhooks", "mailhooks-raw", "mailhooks derived/raw"),
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One of issue 7's speed targets: a ratio from one run and the bound it must meet."""
+
+    ratio: str
+    what: str
+    bound: float
+    at_most: bool = False
+    percent: bool = False
+
+    def shown(self, value: float) -> str:
+        return f"{value:.0%}" if self.percent else f"{value:.2f}{TIMES}"
+
+    def wanted(self) -> str:
+        bound = f"{self.bound:.0%}" if self.percent else f"{self.bound:g}{TIMES}"
+        return ("<= " if self.at_most else ">= ") + bound
+
+    def met(self, value: float) -> bool:
+        return value <= self.bound if self.at_most else value >= self.bound
+
+
+TARGETS = (
+    Target("mailhooks/baseline", "mailhooks on SQLite vs Flask commit-per-request", 5.0),
+    Target(
+        "mailhooks/no-op", "mailhooks on SQLite vs the no-op Starlette route", 0.70, percent=True
+    ),
+    Target("mailhooks-pg/baseline-pg", "mailhooks on PostgreSQL vs psycopg commit-per-request", 10),
+    Target(PACED_RATIO, "p99/p50 ack latency at half of capacity", 3.0, at_most=True),
+    Target(RSS_RATIO, "peak RSS under overload vs at capacity", 1.2, at_most=True),
+    Target(
+        "mailhooks-preload/mailhooks", "ingest rate on a full store vs empty", 0.80, percent=True
+    ),
+)
+
+
+def judge_targets(
+    options: Options, runs: list[Run], ratios: dict[str, Any], preloaded: preload.Preloaded | None
+) -> list[dict[str, Any]]:
+    """Each target with its measured ratio, PASS/FAIL (or why it was not measured), and the
+    figures it was computed from."""
+    details = target_details(options, runs, preloaded)
+    judged = []
+    for target in TARGETS:
+        ratio = ratios.get(target.ratio)
+        entry: dict[str, Any] = {
+            "ratio": target.ratio,
+            "what": target.what,
+            "target": target.wanted(),
+            "value": None,
+            "verdict": "NOT MEASURED",
+            "detail": details.get(target.ratio, "its servers were not run (--servers)"),
+        }
+        if ratio is not None:
+            entry["value"] = ratio["median"]
+            entry["shown"] = target.shown(ratio["median"])
+            entry["verdict"] = "PASS" if target.met(ratio["median"]) else "FAIL"
+        judged.append(entry)
+    return judged
+
+
+def target_details(
+    options: Options, runs: list[Run], preloaded: preload.Preloaded | None
+) -> dict[str, str]:
+    """What each target's ratio was computed from, in words (medians over rounds)."""
+
+    def rate(name: str) -> float | None:
+        return _median_or_none([run.events_per_s for run in runs if run.server == name])
+
+    details = {}
+    for numerator, denominator, name in RATE_RATIOS:
+        top, bottom = rate(numerator), rate(denominator)
+        if top is not None and bottom is not None:
+            details[name] = f"{top:,.0f} vs {bottom:,.0f} events/s"
+    if preloaded is not None and "mailhooks-preload/mailhooks" in details:
+        short = f"; the target is for {PRELOAD_FULL:,}" if preloaded.events < PRELOAD_FULL else ""
+        details["mailhooks-preload/mailhooks"] = (
+            f"{preloaded.events:,} events stored before{short}: "
+            + details["mailhooks-preload/mailhooks"]
+        )
+    paced = [run.paced for run in runs if run.paced is not None]
+    if paced:
+        achieved = statistics.median(each.achieved_per_s for each in paced)
+        capacity = statistics.median(each.capacity_per_s for each in paced)
+        details[PACED_RATIO] = (
+            f"p50 {statistics.median(each.p50_ms for each in paced):.2f} ms, "
+            f"p99 {statistics.median(each.p99_ms for each in paced):.2f} ms at "
+            f"{achieved:,.0f} events/s = {achieved / capacity:.0%} of the {capacity:,.0f} "
+            f"measured (asked {options.paced_share:.0%})"
+        )
+    memory = [run for run in runs if run.overload is not None and run.rss_peak_kib]
+    if memory:
+        at_capacity = statistics.median(run.rss_peak_kib or 0 for run in memory) / 1024
+        overloaded = statistics.median(
+            (run.overload.rss_peak_kib or 0) if run.overload else 0 for run in memory
+        )
+        details[RSS_RATIO] = (
+            f"{at_capacity:.1f} MiB at capacity ({options.connections} connections), "
+            f"{overloaded / 1024:.1f} MiB with {options.overload_connections}"
+        )
+    return details
+
+
 def build_report(
-    options: Options, runs: list[Run], body_bytes: int, workdir: Path, started: float
+    options: Options,
+    runs: list[Run],
+    body_bytes: int,
+    workdir: Path,
+    started: float,
+    preloaded: preload.Preloaded | None = None,
 ) -> dict[str, Any]:
     summaries = [summary for name in SERVERS if (summary := summarise(runs, name)) is not None]
     ratios: dict[str, Any] = {}
-    for other in ("baseline", "noop"):
-        values = round_ratios(runs, "mailhooks", other)
+    for numerator, denominator, name in RATE_RATIOS:
+        values = round_ratios(runs, numerator, denominator)
         if values:
-            ratios[f"mailhooks/{LABELS[other]}"] = {
-                "median": statistics.median(values),
-                "rounds": values,
-            }
-    # The cost of derivation: events/s with derived state over storing raw events only.
-    values = round_ratios(runs, "mailhooks", "mailhooks-raw")
-    if values:
-        ratios["mailhooks derived/raw"] = {"median": statistics.median(values), "rounds": values}
+            ratios[name] = {"median": statistics.median(values), "rounds": values}
+    for name, values in phase_ratios(runs).items():
+        if values:
+            ratios[name] = {"median": statistics.median(values), "rounds": values}
     return {
         "settings": {
             "rounds": options.rounds,
@@ -938,9 +1573,15 @@ def build_report(
             "python": sys.version.split()[0],
             "workdir": str(workdir) if options.keep else None,
             "filesystem": filesystem_of(workdir),
+            "quick": options.quick,
+            "paced_share": options.paced_share,
+            "overload_connections": options.overload_connections,
+            "overload_timeout_s": options.overload_timeout,
+            "preload": asdict(preloaded) if preloaded is not None else None,
         },
         "summary": [asdict(summary) for summary in summaries],
         "ratios": ratios,
+        "targets": judge_targets(options, runs, ratios, preloaded),
         "runs": [asdict(run) for run in runs],
         "flags": [flag for run in runs for flag in run.flags],
         "notes": [
@@ -957,6 +1598,11 @@ def build_report(
 def print_table(report: dict[str, Any], options: Options) -> None:
     settings = report["settings"]
     rounds = f"medians of {options.rounds} rounds" if options.rounds > 1 else "1 round"
+    if options.quick:
+        print(
+            "QUICK RUN (--quick): short runs, 1 round, a smaller pre-loaded store; "
+            "the figures are indications, not the measurement"
+        )
     print(
         f"ingest: wrk -t{options.threads} -c{options.connections}, {options.duration} s "
         f"measured after {options.warmup} s warm-up, {rounds}; "
@@ -964,24 +1610,35 @@ def print_table(report: dict[str, Any], options: Options) -> None:
         f"events; SQLite {settings['sqlite']} WAL synchronous=FULL on "
         f"{settings['filesystem']}; {settings['cores']} cores"
     )
+    loaded = settings["preload"]
+    if loaded is not None:
+        how = "from the cache" if loaded["cached"] else f"built in {loaded['build_s']:.0f} s"
+        print(
+            f"mailhooks-preload: a copy of a store holding {loaded['events']:,} events "
+            f"({loaded['seed_events']:,}-event seed from load_store.py, copied; {how}: "
+            f"{loaded['path']})"
+        )
     header = (
-        f"{'server':<13} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
-        f"{'srv CPU':>8} {'wrk CPU':>8} {'rest CPU':>8}  stored"
+        f"{'server':<17} {'events/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
+        f"{'srv CPU':>8} {'wrk CPU':>8} {'rest CPU':>8} {'RSS MiB':>8}  stored"
     )
     print(header)
     print("-" * len(header))
     for summary in report["summary"]:
+        rss = summary["rss_peak_mib"]
         print(
-            f"{LABELS[summary['server']]:<13} {summary['events_per_s']:>9,.0f} "
+            f"{LABELS[summary['server']]:<17} {summary['events_per_s']:>9,.0f} "
             f"{summary['p50_ms']:>8.2f} {summary['p99_ms']:>8.2f} {summary['errors']:>7} "
             f"{summary['server_cpu']:>8.2f} {summary['wrk_cpu']:>8.2f} "
-            f"{summary['rest_cpu']:>8.2f}  {summary['stored_check']}"
+            f"{summary['rest_cpu']:>8.2f} {'-' if rss is None else f'{rss:.1f}':>8}  "
+            f"{summary['stored_check']}"
         )
     for name, ratio in report["ratios"].items():
         line = f"{name} = {ratio['median']:.2f}{TIMES} ({ratio['median']:.0%})"
         if len(ratio["rounds"]) > 1:
             line += "  [rounds: " + ", ".join(f"{value:.2f}" for value in ratio["rounds"]) + "]"
         print(line)
+    print_phases(report)
     for run in report["runs"]:
         if run["stored"] is not None:
             extra = run["stored"] - run["answered_2xx_total"]
@@ -1009,12 +1666,57 @@ def print_table(report: dict[str, Any], options: Options) -> None:
             )
     print(
         f"(CPU: cores used by the server's processes, by wrk, and by the rest: other "
-        f"processes and interrupts; {CORES} cores in all)"
+        f"processes and interrupts; {CORES} cores in all. RSS: the mailhooks process's "
+        "peak VmRSS during the measured run)"
     )
+    print_targets(report, options)
     for note in report["notes"]:
         print(f"note: {note}")
     for flag in report["flags"]:
         print(f"FLAGGED: {flag}")
+
+
+def print_phases(report: dict[str, Any]) -> None:
+    """The paced and overload runs that followed mailhooks' measured run, per round."""
+    for run in report["runs"]:
+        where = f"{LABELS[run['server']]} round {run['round']}"
+        paced = run["paced"]
+        if paced:
+            print(
+                f"{where} paced: {paced['achieved_per_s']:,.0f} events/s achieved for "
+                f"{paced['target_per_s']:,.0f} asked ("
+                f"{paced['achieved_per_s'] / paced['capacity_per_s']:.0%} of the "
+                f"{paced['capacity_per_s']:,.0f} measured), {paced['connections']} "
+                f"connections pausing {paced['delay_ms']:.1f} ms on average; p50 "
+                f"{paced['p50_ms']:.2f} ms, p90 {paced['p90_ms']:.2f} ms, p99 "
+                f"{paced['p99_ms']:.2f} ms, max {paced['max_ms']:.1f} ms, errors {paced['errors']}"
+            )
+        overload = run["overload"]
+        if overload:
+            peak = overload["rss_peak_kib"]
+            print(
+                f"{where} overload: {overload['connections']} connections (timeout "
+                f"{overload['timeout_s']} s): {overload['answered_per_s']:,.0f} answers/s, "
+                f"{overload['ok_per_s']:,.0f} of them 2xx; {overload['non_2xx']:,} non-2xx, "
+                f"{overload['timeouts']:,} timeouts, {overload['socket_errors']:,} socket "
+                f"errors; p50 {overload['p50_ms']:.1f} ms, p99 {overload['p99_ms']:.1f} ms; "
+                f"peak RSS {'-' if peak is None else f'{peak / 1024:.1f} MiB'} "
+                f"({overload['rss_samples']} samples)"
+            )
+
+
+def print_targets(report: dict[str, Any], options: Options) -> None:
+    """Every target of issue 7: measured ratio, target, PASS/FAIL, and its figures."""
+    quick = " [quick]" if options.quick else ""
+    noisy = " [noisy: see notes]" if report["notes"] else ""
+    print(f"targets{quick}{noisy}:")
+    width = max(len(target["what"]) for target in report["targets"])
+    for target in report["targets"]:
+        shown = target.get("shown", "-")
+        print(
+            f"  {target['what']:<{width}}  {shown:>7}  target {target['target']:<8} "
+            f"{target['verdict']:<4}  ({target['detail']})"
+        )
 
 
 def filesystem_of(path: Path) -> str:
@@ -1058,6 +1760,11 @@ def run_benchmark(options: Options, children: Children, workdir: Path) -> dict[s
     fs = filesystem_of(workdir)
     if fs in ("tmpfs", "ramfs"):
         progress(f"warning: {workdir} is on {fs}: fsync costs nothing there; use --workdir")
+    if any(name in POSTGRES_SERVERS for name in options.servers):
+        check_postgres(options)
+    preloaded = (
+        prepare_preload(options, workdir) if "mailhooks-preload" in options.servers else None
+    )
     runs: list[Run] = []
     for round_number in range(1, options.rounds + 1):
         for name in options.servers:
@@ -1071,9 +1778,33 @@ def run_benchmark(options: Options, children: Children, workdir: Path) -> dict[s
                     template_path,
                     template,
                     secret,
+                    preloaded,
                 )
             )
-    return build_report(options, runs, body_bytes, workdir, started)
+    return build_report(options, runs, body_bytes, workdir, started, preloaded)
+
+
+def check_postgres(options: Options) -> None:
+    """Fail before the first run, not after minutes of them, when PostgreSQL is unreachable."""
+    try:
+        with psycopg.connect(options.postgres_url, connect_timeout=5) as connection:
+            connection.execute("SELECT 1")
+    except psycopg.Error as error:
+        raise BenchmarkError(
+            f"PostgreSQL unreachable at {options.postgres_url}: {str(error).strip()}\n"
+            f"(pass --postgres-url, or leave out {','.join(POSTGRES_SERVERS)} with --servers)"
+        ) from error
+
+
+def prepare_preload(options: Options, workdir: Path) -> preload.Preloaded:
+    """The pre-loaded store, from --preload-cache when built before (minutes saved per run)."""
+    seed, total = preload.rounded_total(options.preload)
+    where = options.preload_cache or workdir
+    progress(f"pre-loaded store: {total:,} events (seed {seed:,}), in {where}")
+    preloaded = preload.prepare(options.preload, options.preload_cache, workdir, progress=progress)
+    if not preloaded.cached:
+        progress(f"pre-loaded store built in {preloaded.build_s:.0f} s")
+    return preloaded
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1103,10 +1834,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     if options.as_json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(report, indent=2, default=str))
     else:
         print_table(report, options)
-    return EXIT_FLAGGED if report["flags"] else 0
+    if report["flags"]:
+        return EXIT_FLAGGED
+    missed = any(target["verdict"] == "FAIL" for target in report["targets"])
+    return EXIT_TARGET_MISSED if missed else 0
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 -- wrk script: POST SocketLabs Delivered events, each with its own MessageId and DateTime.
 --
--- Usage: wrk -s post_events.lua URL -- TEMPLATE_FILE [RUN_TAG]
+-- Usage: wrk -s post_events.lua URL -- TEMPLATE_FILE [RUN_TAG [DELAY_MS]]
 --
 -- TEMPLATE_FILE holds one JSON body (benchmarks/ingest.py writes it from
 -- mailhooks.protocol.samples) in which @@DATETIME@@ and @@MESSAGE_ID@@ stand for the
@@ -8,6 +8,11 @@
 -- MessageId too, one recipient per message). MessageId is RUN_TAG-t<thread>-<counter>, so every
 -- request is a new event (no duplicates), also across runs given distinct tags.
 -- DateTime is the current second, as SocketLabs sends it, so stored keys grow with time.
+--
+-- DELAY_MS paces the load: each connection waits on average DELAY_MS (uniformly 0.5x to
+-- 1.5x, so connections do not move in lockstep) after an answer before its next request.
+-- With C connections and latency L a run offers about C * 1000 / (DELAY_MS + L) requests/s.
+-- Without it (or 0) no delay() hook is defined at all: wrk then sends back to back.
 --
 -- done() prints one line, "WRK_RESULT {json}", with counts and latency percentiles (us).
 
@@ -51,9 +56,20 @@ end
 function init(args)
     local path = args[1]
     if path == nil then
-        error("usage: wrk -s post_events.lua URL -- TEMPLATE_FILE [RUN_TAG]")
+        error("usage: wrk -s post_events.lua URL -- TEMPLATE_FILE [RUN_TAG [DELAY_MS]]")
     end
     run_tag = args[2] or "run"
+    local mean_delay = tonumber(args[3] or "0")
+    if mean_delay == nil or mean_delay < 0 then
+        error("DELAY_MS must be a number of milliseconds, got " .. tostring(args[3]))
+    end
+    if mean_delay > 0 then
+        -- wrk looks for delay() after init() has run, so defining it here turns pacing on.
+        math.randomseed(os.time() + 7919 * thread_id)
+        delay = function()
+            return mean_delay * (0.5 + math.random())
+        end
+    end
     local file = assert(io.open(path, "rb"))
     local template = file:read("*a")
     file:close()
