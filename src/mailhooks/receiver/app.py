@@ -33,6 +33,7 @@ from mailhooks.errors import (
     UnknownEndpoint,
     first_line,
 )
+from mailhooks.logs import AccessLog
 from mailhooks.protocol.auth import check_credentials
 from mailhooks.protocol.parse import parse_body
 from mailhooks.receiver.answers import accepted, refused, refused_http
@@ -43,7 +44,7 @@ from mailhooks.store.retention import apply_retention
 from mailhooks.store.rows import event_row
 from mailhooks.store.writer import BatchWriter
 
-access_log = logging.getLogger("mailhooks.access")
+access_log = AccessLog()
 log = logging.getLogger("mailhooks.receiver")
 
 
@@ -174,6 +175,7 @@ class Receiver:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await self.writer.stop()
+            access_log.flush()
             self.engine.dispose()
 
 
@@ -197,16 +199,13 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 def _log_request(outcome: _Outcome, status: int, started: float) -> None:
-    access_log.info(
-        "request",
-        extra={
-            "endpoint": outcome.endpoint,
-            "type": outcome.wire_type,
-            "kind": outcome.kind,
-            "status": status,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-            "reason": outcome.reason,
-        },
+    access_log.write(
+        endpoint=outcome.endpoint,
+        type=outcome.wire_type,
+        kind=outcome.kind,
+        status=status,
+        latency_ms=round((time.perf_counter() - started) * 1000, 2),
+        reason=outcome.reason,
     )
 
 

@@ -61,9 +61,12 @@ class CompiledStatement:
 
     def parameters(self, row: dict[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         merged = {**self.constants, **row}
+        for name, value in row.items():
+            if value.__class__ is datetime:  # the only values that need converting
+                merged[name] = driver_value(value, self.dialect_name)
         if self.positional:
-            return tuple(driver_value(merged[name], self.dialect_name) for name in self.names)
-        return {name: driver_value(value, self.dialect_name) for name, value in merged.items()}
+            return tuple(map(merged.__getitem__, self.names))
+        return merged
 
     def run_many(self, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
         """executemany with the rows' values bound directly."""
