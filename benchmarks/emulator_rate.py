@@ -1,0 +1,219 @@
+"""Can `mailhooks emulate` offer at least 3x the load mailhooks ingests? Measured, one pass.
+
+    .venv/bin/python benchmarks/emulator_rate.py                 # 10 s per run
+    .venv/bin/python benchmarks/emulator_rate.py --duration 20 --processes 2 --json
+
+Two runs, each with a fresh server on loopback, the emulator at --rate 0 (as fast as
+answers come) with 64 keep-alive connections:
+
+1. against the no-op Starlette receiver (benchmarks/baselines/noop_starlette.py): the
+   emulator's maximum rate. The no-op server needs a core of its own, so on a 2-core host
+   this figure is a floor: the emulator's CPU per event, also printed, gives its rate on
+   one whole core (`per-core capacity`).
+2. against `mailhooks serve` on SQLite (default settings): events acknowledged per second,
+   i.e. committed, with derived state: the ingest rate.
+
+Prints both, the ratio (max rate / ingest rate) and PASS when it is at least 3.
+Exit status: 0 PASS, 3 FAIL, 1 a run failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+try:
+    from mailhooks.protocol.events import WireFormat
+    from mailhooks.store.endpoints import add_endpoint
+    from mailhooks.store.engine import create_store_engine
+    from mailhooks.store.migrate import upgrade
+except ImportError as missing:  # pragma: no cover - depends on how it is started
+    sys.exit(f"error: {missing}; run with the project's environment: .venv/bin/python {__file__}")
+
+BASELINES = Path(__file__).resolve().parent / "baselines"
+SECRET = "emulator-rate-secret"
+SERVER_ID = 1000
+REQUIRED_RATIO = 3.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def base_env() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if not key.startswith("MAILHOOKS_")}
+
+
+def wait_ready(process: subprocess.Popen[bytes], port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} while starting")
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as answer,
+        ):
+            if answer.status == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"server did not answer /healthz within {timeout:g} s")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+def emulate(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    """One emulator run; its report plus the CPU seconds the emulator used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    command = [
+        sys.executable, "-m", "mailhooks", "emulate", url, "--rate", "0",
+        "--duration", f"{args.duration}s", "--concurrency", str(args.concurrency),
+        "--processes", str(args.processes), "--server-id", str(SERVER_ID),
+        "--time-scale", "86400", "--json", "--quiet",
+    ]  # fmt: skip
+    env = {**base_env(), "MAILHOOKS_SEND_SECRET": SECRET}
+    done = subprocess.run(command, env=env, capture_output=True, timeout=args.duration * 3 + 120)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if not done.stdout.strip():
+        raise RuntimeError(f"emulator failed ({done.returncode}): {done.stderr.decode()[-800:]}")
+    report: dict[str, Any] = json.loads(done.stdout)
+    report["cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return report
+
+
+def run_noop(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "noop_starlette:app",
+            "--app-dir",
+            str(BASELINES),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env=base_env(),
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_ready(server, port)
+        return emulate(f"http://127.0.0.1:{port}/hooks/bench", args)
+    finally:
+        stop(server)
+
+
+def run_mailhooks(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    url = f"sqlite:///{workdir / 'ingest.db'}"
+    engine = create_store_engine(url)
+    try:
+        upgrade(engine)
+        add_endpoint(
+            engine, "bench", wire_format=WireFormat.JSON, server_id=SERVER_ID, secret=SECRET
+        )
+    finally:
+        engine.dispose()
+    port = free_port()
+    env = {
+        **base_env(),
+        "MAILHOOKS_DATABASE_URL": url,
+        "MAILHOOKS_HOST": "127.0.0.1",
+        "MAILHOOKS_PORT": str(port),
+        "MAILHOOKS_LOG_LEVEL": "warning",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mailhooks", "serve"],
+        env=env,
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_ready(server, port)
+        return emulate(f"http://127.0.0.1:{port}/hooks/bench", args)
+    finally:
+        stop(server)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per run (10)")
+    parser.add_argument("--concurrency", type=int, default=64, help="connections (64)")
+    parser.add_argument("--processes", type=int, default=1, help="emulator processes (1)")
+    parser.add_argument("--json", dest="as_json", action="store_true", help="print JSON")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="emulator-rate-") as tmp:
+        try:
+            noop = run_noop(args, Path(tmp))
+            ingest = run_mailhooks(args, Path(tmp))
+        except (RuntimeError, subprocess.TimeoutExpired) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+    max_rate = float(noop["acknowledged_per_s"])
+    ingest_rate = float(ingest["acknowledged_per_s"])
+    per_core = noop["attempts"] / noop["cpu_s"] if noop["cpu_s"] else 0.0
+    ratio = max_rate / ingest_rate if ingest_rate else float("inf")
+    verdict = "PASS" if ratio >= REQUIRED_RATIO else "FAIL"
+    results = {
+        "emulator_max_rate": round(max_rate),
+        "emulator_cpu_per_event_us": round(noop["cpu_s"] / max(noop["attempts"], 1) * 1e6, 1),
+        "emulator_per_core_capacity": round(per_core),
+        "emulator_latency_ms": noop["latency_ms"],
+        "mailhooks_ingest_rate": round(ingest_rate),
+        "mailhooks_latency_ms": ingest["latency_ms"],
+        "mailhooks_failures": ingest["failures"],
+        "ratio": round(ratio, 2),
+        "required": REQUIRED_RATIO,
+        "verdict": verdict,
+    }
+    if args.as_json:
+        print(json.dumps(results))
+    else:
+        times = "\u00d7"
+        print(f"emulator max rate (no-op receiver): {max_rate:,.0f} events/s")
+        print(
+            f"emulator CPU per event:             {results['emulator_cpu_per_event_us']} us "
+            f"(one core: {per_core:,.0f} events/s)"
+        )
+        print(f"mailhooks ingest (SQLite, derived): {ingest_rate:,.0f} events/s")
+        need = f"{REQUIRED_RATIO:g}{times}"
+        print(f"ratio:                              {ratio:.2f}{times} (need {need})")
+        print(verdict)
+    return 0 if verdict == "PASS" else 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())
