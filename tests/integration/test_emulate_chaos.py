@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -39,19 +38,20 @@ MESSAGES = 1500
 #: and the 4-day give-up is 115 s away: far beyond a restart, even on a busy machine.
 TIME_SCALE = "3000"
 ROWS_BEFORE_KILL = (300, 1200)
+#: Starting a server takes 1-2 s, but much longer on a host shared with other test runs.
+START_TIMEOUT = 90.0
 
 
-def test_emulator_retries_through_two_receiver_kills(
-    database_url: str, start_server: Callable[..., ServerProcess], tmp_path: Path
-) -> None:
+def test_emulator_retries_through_two_receiver_kills(database_url: str, tmp_path: Path) -> None:
     engine = create_store_engine(database_url)
+    server: ServerProcess | None = None
     try:
         upgrade(engine)
         add_endpoint(
             engine, "chaos", wire_format=WireFormat.JSON, server_id=SERVER_ID, secret=SECRET
         )
         token = create_token(engine, "chaos", Scope.READ)
-        server = start_server(database_url)
+        server = ServerProcess(database_url, tmp_path).start(START_TIMEOUT)
         emulator = subprocess.Popen(
             [
                 sys.executable,
@@ -87,7 +87,7 @@ def test_emulator_retries_through_two_receiver_kills(
                 assert emulator.poll() is None, "the emulator finished before the kill"
                 server.kill()
                 time.sleep(0.3)  # posts meet a dead port: refused, to be retried
-                server.start()
+                server.start(START_TIMEOUT)
             out, err = emulator.communicate(timeout=300)
         finally:
             if emulator.poll() is None:
@@ -109,6 +109,8 @@ def test_emulator_retries_through_two_receiver_kills(
             f"failures {report['failures']}, {report['elapsed_s']} s"
         )
     finally:
+        if server is not None:
+            server.kill()
         engine.dispose()
 
 
