@@ -76,6 +76,10 @@ def serve(
         int | None, typer.Option(help="Body cap [env: MAILHOOKS_BODY_MAX_BYTES]")
     ] = None,
     log_level: Annotated[str | None, typer.Option(help="[env: MAILHOOKS_LOG_LEVEL]")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Receiver processes, each with its writer [env: MAILHOOKS_WORKERS]"),
+    ] = None,
 ) -> None:
     """Run the receiver: POST /hooks/{endpoint}. Migrates the schema first.
 
@@ -92,6 +96,7 @@ def serve(
         queue_max=queue_max,
         body_max_bytes=body_max_bytes,
         log_level=log_level,
+        workers=workers,
     )
     run(settings)
 

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
     log_level: str = "info"
+    #: Receiver processes sharing the port, each with its own writer. More than one uses
+    #: more cores (SQLite serialises their commits; each still carries a batch). /metrics
+    #: then shows the counters of the process that answers.
+    workers: int = Field(default=1, ge=1, le=64)
 
     # Suppression policy (DESIGN.md §5): which new events put their address on the list.
     suppress_on_permanent_failure: bool = True
@@ -54,6 +58,15 @@ class Settings(BaseSettings):
     #: Delete raw events older than this many days while serving; unset keeps everything.
     retention_days: float | None = Field(default=None, gt=0)
     retention_interval_s: float = Field(default=3600.0, gt=0)
+
+    def as_environment(self) -> dict[str, str]:
+        """These settings as MAILHOOKS_* variables, for worker processes to read back."""
+        environment = {}
+        for name, value in self.model_dump().items():
+            if value is not None:
+                text = str(value).lower() if isinstance(value, bool) else str(value)
+                environment[f"MAILHOOKS_{name.upper()}"] = text
+        return environment
 
     def suppression_policy(self) -> SuppressionPolicy:
         return SuppressionPolicy(

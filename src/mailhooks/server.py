@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import uvicorn
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
+from starlette.types import ASGIApp
 
 from mailhooks.config import Settings
 from mailhooks.errors import ConfigError
@@ -25,19 +29,31 @@ def run(settings: Settings) -> None:
     engine = create_store_engine(settings.database_url)
     migrate.upgrade(engine)
     ensure_first_endpoint(engine, settings)
-    app = create_app(settings, engine)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=int(settings.commit_timeout_s) + 1,
-        ssl_certfile=settings.ssl_certfile,
-        ssl_keyfile=settings.ssl_keyfile,
-    )
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": False,
+        "log_config": None,
+        "timeout_graceful_shutdown": int(settings.commit_timeout_s) + 1,
+        "ssl_certfile": settings.ssl_certfile,
+        "ssl_keyfile": settings.ssl_keyfile,
+    }
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings, engine), **options)
+        return
+    engine.dispose()
+    # Each worker is a fresh process that imports worker_app and reads the settings back.
+    os.environ.update(settings.as_environment())
+    uvicorn.run(f"{__name__}:worker_app", factory=True, workers=settings.workers, **options)
+
+
+def worker_app() -> ASGIApp:
+    """The app of one worker process (`--workers` above 1), from MAILHOOKS_* variables."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings, create_store_engine(settings.database_url))
 
 
 def ensure_first_endpoint(engine: Engine, settings: Settings) -> None:
