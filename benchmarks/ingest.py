@@ -1519,11 +1519,12 @@ def target_details(
             + details["mailhooks-preload/mailhooks"]
         )
     paced = [run.paced for run in runs if run.paced is not None]
+    medians = "medians over rounds: " if options.rounds > 1 else ""
     if paced:
         achieved = statistics.median(each.achieved_per_s for each in paced)
         capacity = statistics.median(each.capacity_per_s for each in paced)
         details[PACED_RATIO] = (
-            f"p50 {statistics.median(each.p50_ms for each in paced):.2f} ms, "
+            f"{medians}p50 {statistics.median(each.p50_ms for each in paced):.2f} ms, "
             f"p99 {statistics.median(each.p99_ms for each in paced):.2f} ms at "
             f"{achieved:,.0f} events/s = {achieved / capacity:.0%} of the {capacity:,.0f} "
             f"measured (asked {options.paced_share:.0%})"
@@ -1535,7 +1536,7 @@ def target_details(
             (run.overload.rss_peak_kib or 0) if run.overload else 0 for run in memory
         )
         details[RSS_RATIO] = (
-            f"{at_capacity:.1f} MiB at capacity ({options.connections} connections), "
+            f"{medians}{at_capacity:.1f} MiB at capacity ({options.connections} connections), "
             f"{overloaded / 1024:.1f} MiB with {options.overload_connections}"
         )
     return details
