@@ -66,6 +66,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import itertools
 import json
 import math
 import os
@@ -145,6 +146,8 @@ PRELOAD_FULL = 10_000_000
 PRELOAD_QUICK = 1_000_000
 #: How often the server's VmRSS is read while a load runs.
 RSS_INTERVAL_S = 0.1
+#: Samples between scans for the server's processes (workers start once, at startup).
+RSS_RESCAN_EVERY = 50
 #: The setting mailhooks-raw turns off (config.Settings.derive_state).
 DERIVE_STATE = "MAILHOOKS_DERIVE_STATE"
 TIMES = "\u00d7"
@@ -680,11 +683,28 @@ def rss_kib(pid: int) -> int | None:
     return None
 
 
-class RssSampler:
-    """Samples a process's VmRSS every RSS_INTERVAL_S in a thread while a load runs.
+def group_pids(pgid: int) -> list[int]:
+    """The live processes of a process group (a scan of /proc: too slow to run every sample)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat[stat.rindex(")") + 2 :].split()[2]) == pgid:
+            pids.append(int(entry.name))
+    return pids
 
-    `python -m mailhooks serve` is one process (uvicorn without workers, the writer a
-    thread), so its VmRSS is all the memory the receiver holds.
+
+class RssSampler:
+    """Samples a server's VmRSS every RSS_INTERVAL_S in a thread while a load runs.
+
+    `python -m mailhooks serve` is one process by default (uvicorn without workers, the
+    writer a thread), so its VmRSS is all the memory the receiver holds. With
+    MAILHOOKS_WORKERS above 1 (`--mailhooks-env`) the group's processes are summed
+    (pages they share counted once per process).
     """
 
     def __init__(self, pid: int) -> None:
@@ -702,10 +722,13 @@ class RssSampler:
         self._thread.join()
 
     def _sample(self) -> None:
-        while True:
-            value = rss_kib(self.pid)
-            if value is not None:
-                self.samples.append(value)
+        pids: list[int] = []
+        for count in itertools.count():
+            if count % RSS_RESCAN_EVERY == 0:
+                pids = group_pids(self.pid)  # each server leads its own process group
+            values = [value for pid in pids if (value := rss_kib(pid)) is not None]
+            if values:
+                self.samples.append(sum(values))
             if self._stop.wait(RSS_INTERVAL_S):
                 return
 
@@ -1667,8 +1690,8 @@ def print_table(report: dict[str, Any], options: Options) -> None:
             )
     print(
         f"(CPU: cores used by the server's processes, by wrk, and by the rest: other "
-        f"processes and interrupts; {CORES} cores in all. RSS: the mailhooks process's "
-        "peak VmRSS during the measured run)"
+        f"processes and interrupts; {CORES} cores in all. RSS: peak VmRSS of the mailhooks "
+        "server (all its processes) during the measured run)"
     )
     print_targets(report, options)
     for note in report["notes"]:
