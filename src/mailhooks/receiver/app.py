@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -38,6 +39,7 @@ from mailhooks.protocol.auth import check_credentials
 from mailhooks.protocol.parse import parse_body
 from mailhooks.receiver.answers import accepted, refused, refused_http
 from mailhooks.receiver.registry import EndpointRegistry
+from mailhooks.store.checkpoint import checkpoint_forever
 from mailhooks.store.endpoints import Endpoint
 from mailhooks.store.ingest import store_batch
 from mailhooks.store.retention import apply_retention
@@ -163,6 +165,11 @@ class Receiver:
         self.writer.start()
         await self.registry.reload()
         background = [asyncio.create_task(self.registry.refresh_forever())]
+        if self.engine.dialect.name == "sqlite":
+            background.append(asyncio.create_task(checkpoint_forever(self.engine)))
+        # Objects made at start-up live for good: keep the collector from rescanning them
+        # in the middle of a load (a full collection was a visible latency stall).
+        gc.freeze()
         if self.settings.retention_days is not None:
             background.append(
                 asyncio.create_task(self._expire_forever(self.settings.retention_days))

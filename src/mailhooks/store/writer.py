@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 
 from mailhooks import metrics
 from mailhooks.errors import StoreUnavailable, first_line
+from mailhooks.store.checkpoint import leave_checkpoints_to_the_receiver
 from mailhooks.store.engine import interrupt_connection
 from mailhooks.store.rows import EventRow, insert_events
 
@@ -240,6 +241,7 @@ class BatchWriter:
         if self._connection is None:
             try:
                 self._connection = self._engine.connect()
+                leave_checkpoints_to_the_receiver(self._connection)
             except SQLAlchemyError:
                 # Back off (0.1 s doubling to 2 s) so an outage is not a connect storm;
                 # meanwhile posts get their 503 at once.
