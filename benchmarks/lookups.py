@@ -51,16 +51,18 @@ from load_store import (
     DAYS,
     Loaded,
     StoreLoader,
+    address_count,
     fresh_postgres,
     mailing_id,
     message_address,
     message_id,
 )
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, func, select
 
 from mailhooks.store import queries
 from mailhooks.store.engine import create_store_engine
 from mailhooks.store.retention import apply_retention
+from mailhooks.store.schema import events, messages
 from mailhooks.store.suppressions import get_suppression
 
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
@@ -79,6 +81,7 @@ class Options:
     batch: int
     keep: bool
     workdir: Path
+    database_url: str | None = None
 
 
 def parse_options(argv: Sequence[str] | None) -> Options:
@@ -92,6 +95,9 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--batch", type=int, default=10_000, help="events per transaction")
     parser.add_argument("--keep", action="store_true", help="keep the databases")
     parser.add_argument("--workdir", type=Path, help="where SQLite files and logs go")
+    parser.add_argument(
+        "--database-url", help="time a store loaded before (by --keep) instead of loading"
+    )
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",")] if args.sizes else [*DEFAULT_SIZES]
     if args.large:
@@ -109,6 +115,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         args.batch,
         args.keep,
         workdir,
+        args.database_url,
     )
 
 
@@ -376,6 +383,22 @@ def run_backend(backend: str, url: str, options: Options) -> BackendResult:
     return result
 
 
+def measure_existing(url: str, options: Options) -> BackendResult:
+    """Time a store that `--keep` left, as it is (its size is whatever it holds)."""
+    engine = create_store_engine(url)
+    with engine.connect() as connection:
+        count = int(connection.execute(select(func.count()).select_from(events)).scalar_one())
+        messages_stored = connection.execute(select(func.count()).select_from(messages))
+        first = connection.execute(select(func.min(events.c.occurred_at))).scalar_one()
+    loaded = Loaded(count, int(messages_stored.scalar_one()), address_count(count), first, 0.0)
+    direct = measure_direct(engine, loaded, options.keys)
+    http = measure_http(engine, url, loaded, options.keys, options.workdir)
+    if options.explain:
+        print_plans(engine, loaded)
+    engine.dispose()
+    return BackendResult(engine.dialect.name, [(loaded, direct, http)])
+
+
 @contextmanager
 def database(backend: str, options: Options) -> Iterator[str]:
     if backend == "postgresql":
@@ -405,7 +428,8 @@ def print_table(result: BackendResult, keys: int) -> None:
             print(f"{'':>12} {'http':6}" + "".join(_cell(http.get(n)) for n in names))
         previous = direct
     loaded = result.rows[-1][0]
-    print(f"(loaded {loaded.events:,} events in {loaded.seconds:.0f} s, {loaded.rate:,.0f}/s)")
+    if loaded.seconds:
+        print(f"(loaded {loaded.events:,} events in {loaded.seconds:.0f} s, {loaded.rate:,.0f}/s)")
 
 
 def _cell(timing: Timing | None) -> str:
@@ -422,7 +446,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(argv)
     options.workdir.mkdir(parents=True, exist_ok=True)
     results = []
-    for backend in options.backends:
+    if options.database_url:
+        results.append(measure_existing(options.database_url, options))
+    for backend in () if options.database_url else options.backends:
         with database(backend, options) as url:
             if options.keep:
                 _progress(f"{backend} database: {url}")
