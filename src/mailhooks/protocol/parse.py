@@ -91,7 +91,10 @@ def parse_json(body: bytes) -> Notification:
         raise ParseError(f"body is not valid JSON ({first_line(error, 80)})") from error
     if not isinstance(data, dict):
         raise ParseError(f"JSON body must be an object, got {type(data).__name__}")
-    _check_values(data)
+    # JSON can only carry NUL escaped, and fewer brackets than MAX_DEPTH cannot nest deeper:
+    # a body that shows neither needs no walk (every real one; the walk was a tenth of parsing).
+    if b"\\u0000" in body or body.count(b"{") + body.count(b"[") >= MAX_DEPTH:
+        _check_values(data)
     event, secret = _build(data, WireFormat.JSON)
     return Notification(event=event, secret_key=secret, redacted_body=redact_json(body))
 
