@@ -65,7 +65,8 @@ class EndpointCreated(EndpointOut):
 class EndpointIn(BaseModel):
     name: str = Field(pattern=NAME_PATTERN, description="Last URL segment: /hooks/{name}")
     format: Literal["json", "form"] = "json"
-    server_id: int = Field(ge=0, lt=2**63, description="Your SocketLabs ServerId")
+    # Below 2**53: the largest integers every JSON reader holds exactly.
+    server_id: int = Field(ge=0, lt=2**53, description="Your SocketLabs ServerId")
     secret: str | None = _SECRET
     validation_key: str | None = Field(
         default=None, min_length=1, max_length=200, description="Legacy form endpoints only"
