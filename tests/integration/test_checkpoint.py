@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 from sqlalchemy import Engine, text
@@ -37,3 +39,49 @@ def test_commits_on_the_writer_connection_never_checkpoint(tmp_path: Path) -> No
         assert (tmp_path / "mailhooks.db").stat().st_size > database_before
         assert frames_before > 4 * 1024 * 1024
     engine.dispose()
+
+
+def test_the_wal_stays_bounded_under_continuous_commits(tmp_path: Path) -> None:
+    """PASSIVE alone never rewinds a WAL that commits keep appending to; the reset must."""
+    engine = _store(tmp_path)
+    wal = tmp_path / "mailhooks.db-wal"
+    stop = threading.Event()
+    commits = 0
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        nonlocal commits
+        try:
+            with engine.connect() as writer:
+                leave_checkpoints_to_the_receiver(writer)
+                writer.rollback()
+                with writer.begin():
+                    writer.execute(text("CREATE TABLE filler (x TEXT)"))
+                while not stop.is_set():  # back to back, as under full load
+                    with writer.begin():
+                        writer.execute(
+                            text("INSERT INTO filler (x) VALUES (:x)"), [{"x": "y" * 500}] * 50
+                        )
+                    commits += 1
+        except BaseException as error:  # reported by the test thread
+            errors.append(error)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    largest = 0
+    try:
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            checkpoint(engine, reset_frames=1000)
+            largest = max(largest, wal.stat().st_size)
+    finally:
+        stop.set()
+        thread.join(30)
+        engine.dispose()
+    assert not errors, errors
+    pages_written = commits * 50 * 500 // 4096
+    assert pages_written > 10_000, "the writer did not write enough to test anything"
+    # Reset at 1,000 frames, checked every 0.2 s: a few thousand frames at most, where the
+    # written pages alone would have made the file several times larger.
+    assert largest < 8_000 * 4096 < pages_written * 4096

@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import Engine
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mailhooks.api import endpoints as endpoint_routes
@@ -63,6 +63,7 @@ def create_api(engine: Engine, endpoints_changed: Callable[[], None] = lambda: N
     api.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     api.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     api.add_exception_handler(DataError, _unusable_value)
+    api.add_exception_handler(OperationalError, _store_unavailable)
     _routes(api)
     api.include_router(endpoint_routes.router)
     api.openapi = lambda: _openapi_without_422(api)  # type: ignore[method-assign]
@@ -134,6 +135,15 @@ def _no_nul(request: Request) -> None:
     for name, value in (*request.query_params.items(), *request.path_params.items()):
         if "\x00" in str(value):
             raise HTTPException(400, f"{name} contains a NUL character")
+
+
+async def _store_unavailable(_request: Request, _error: Exception) -> JSONResponse:
+    """The store is down or locked for longer than its busy timeout: retry, not a 500."""
+    return JSONResponse(
+        {"error": "the store is busy or unreachable; retry later"},
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
 
 
 async def _unusable_value(_request: Request, _error: Exception) -> JSONResponse:

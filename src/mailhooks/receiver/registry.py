@@ -33,6 +33,7 @@ class EndpointRegistry:
         self._loaded_at = float("-inf")
         self._lock = asyncio.Lock()
         self._invalidated = False
+        self._failed = False
 
     def get(self, name: str) -> Endpoint | None:
         return self._by_name.get(name)
@@ -59,12 +60,16 @@ class EndpointRegistry:
     async def reload_if_invalidated(self) -> None:
         if not self._invalidated:
             return
+        if time.monotonic() - self._loaded_at < MISS_RELOAD_INTERVAL_S and self._failed:
+            return  # the last attempt failed just now: don't hammer a store that is down
         self._invalidated = False
         async with self._lock:
             try:
                 await self.reload()
+                self._failed = False
             except SQLAlchemyError as error:
-                self._invalidated = True
+                self._invalidated, self._failed = True, True
+                self._loaded_at = time.monotonic()
                 log.warning("endpoint reload failed: %s", first_line(error))
 
     async def reload_after_miss(self) -> bool:

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 from mailhooks.errors import ConfigError
 from mailhooks.protocol.auth import KeyHash
 from mailhooks.protocol.events import WireFormat
+from mailhooks.store.engine import write_transaction
 from mailhooks.store.schema import endpoint_keys, endpoints
 
 #: Keys one endpoint may hold at once: the current one and the one being rotated in.
@@ -75,7 +76,7 @@ def add_endpoint(
     if not secret:
         raise ConfigError("the secret must not be empty")
     now = datetime.now(UTC)
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         if _active_id(connection, name) is not None:
             raise EndpointExists(f"endpoint {name!r} already exists")
         endpoint_id = connection.execute(
@@ -97,7 +98,7 @@ def add_endpoint(
 def rotate_key(engine: Engine, name: str, secret: str) -> Endpoint:
     """Add a second key; both are accepted until `retire_oldest_key`."""
     now = datetime.now(UTC)
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         endpoint_id = _require_id(connection, name)
         count = len(connection.execute(_keys_of(endpoint_id)).all())
         if count >= MAX_KEYS:
@@ -113,7 +114,7 @@ def rotate_key(engine: Engine, name: str, secret: str) -> Endpoint:
 def retire_oldest_key(engine: Engine, name: str) -> Endpoint:
     """Drop the oldest key once SocketLabs sends the new one; the last key cannot go."""
     now = datetime.now(UTC)
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         endpoint_id = _require_id(connection, name)
         keys = connection.execute(_keys_of(endpoint_id)).all()
         if len(keys) < 2:
@@ -126,7 +127,7 @@ def retire_oldest_key(engine: Engine, name: str) -> Endpoint:
 def remove_endpoint(engine: Engine, name: str) -> None:
     """Stop accepting posts and forget the keys; stored events stay with their endpoint row."""
     now = datetime.now(UTC)
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         endpoint_id = _require_id(connection, name)
         connection.execute(delete(endpoint_keys).where(endpoint_keys.c.endpoint_id == endpoint_id))
         connection.execute(

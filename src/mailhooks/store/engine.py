@@ -6,6 +6,7 @@ import contextlib
 import os
 import socket
 import sqlite3
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -68,7 +69,25 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
 def _begin_sqlite(connection: Any) -> None:
     # The driver is in autocommit mode (isolation_level=None) so that we, not the sqlite3
     # module, decide where transactions start: DDL and DML alike are transactional.
-    connection.exec_driver_sql("BEGIN")
+    immediate = connection.get_execution_options().get(_IMMEDIATE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+_IMMEDIATE = "mailhooks_sqlite_immediate"
+
+
+@contextlib.contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that reads, then writes: on SQLite it takes the write lock at BEGIN.
+
+    A plain (deferred) SQLite transaction that read first fails at once with "database is
+    locked" when it then writes after the receiver's writer committed; taking the lock up
+    front makes it wait its turn (busy timeout) instead. PostgreSQL: an ordinary BEGIN.
+    """
+    with engine.connect() as connection:
+        connection.execution_options(**{_IMMEDIATE: True})
+        with connection.begin():
+            yield connection
 
 
 def interrupt_connection(connection: Connection) -> None:

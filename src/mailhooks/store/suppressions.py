@@ -20,6 +20,7 @@ from mailhooks.errors import ConfigError
 from mailhooks.protocol.events import Event, FailureType, Kind
 from mailhooks.protocol.failure_codes import describe_failure
 from mailhooks.protocol.values import normalise_address
+from mailhooks.store.engine import write_transaction
 from mailhooks.store.rows import StoredEvent
 from mailhooks.store.schema import events, suppression_history, suppressions
 from mailhooks.store.upsert import insert_for
@@ -197,7 +198,7 @@ def _record(
 def suppress_manually(engine: Engine, address: str, reason: str) -> bool:
     """Add an address by hand; False if it was already suppressed."""
     _require_address(address)
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         return _suppress(connection, address, reason, "manual", None, datetime.now(UTC))
 
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, insert, select, update
 
 from mailhooks.errors import ConfigError
+from mailhooks.store.engine import write_transaction
 from mailhooks.store.schema import api_tokens
 
 #: Tokens start with this so they are recognisable in configs and secret scanners.
@@ -42,7 +43,7 @@ def create_token(engine: Engine, name: str, scope: Scope) -> str:
     if not name or len(name) > 100:
         raise ConfigError("a token name must be 1-100 characters")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
         taken = connection.execute(select(api_tokens.c.id).where(api_tokens.c.name == name))
         if taken.first() is not None:
             raise ConfigError(f"a token named {name!r} already exists")

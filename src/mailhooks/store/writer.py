@@ -126,7 +126,8 @@ class BatchWriter:
             self._pending.append(_Pending(row, future))
             self._wakeup.notify()
         # A timer rather than wait_for(shield(...)): two fewer tasks per event. If this
-        # request is cancelled the future is too, and the writer skips settled futures.
+        # request is cancelled or times out its event is still committed (a retry is then a
+        # duplicate); the writer only skips settling a future that is already settled.
         timer = self._loop.call_later(timeout, _expire, future, timeout)
         try:
             error = await future
