@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote_plus
 
 import pytest
 from typer.testing import CliRunner
 
 from mailhooks.cli import app
-from mailhooks.protocol.events import WireFormat
+from mailhooks.protocol.events import Kind, WireFormat
+from mailhooks.protocol.redact import REDACTED
 from mailhooks.protocol.samples import SAMPLE_KINDS
 from mailhooks.store.endpoints import add_endpoint
 from mailhooks.store.engine import create_store_engine
 from mailhooks.store.migrate import upgrade
+from mailhooks.tools import send as send_tool
+from tests.integration.broken_receivers import Posted, serving
 from tests.support import ServerProcess, free_port
 
 pytestmark = pytest.mark.slow
@@ -90,3 +94,27 @@ def test_set_changes_what_is_stored(server: ServerProcess) -> None:
 def test_no_answer_is_one_line_error() -> None:
     code, out = send("open", f"http://127.0.0.1:{free_port()}/hooks/json")
     assert code == 1 and out.strip().startswith("error: no answer from")
+
+
+def test_an_echoed_secret_is_hidden_in_every_encoding() -> None:
+    """A receiver that echoes the raw form body shows the secret URL-encoded, not raw."""
+    secret = "s3cret+key/with spaces&more"
+
+    def echo_body(posted: Posted) -> tuple[int, str]:
+        return 200, posted.body.decode()
+
+    body, content_type = send_tool.build_body(
+        Kind.DELIVERED, WireFormat.FORM, secret=secret, server_id=1000
+    )
+    with serving(echo_body) as base_url:
+        result = send_tool.send(
+            f"{base_url}/hooks/x",
+            body,
+            content_type,
+            wire_format=WireFormat.FORM,
+            secret=secret,
+            validation_key=None,
+        )
+    assert result.status == 200
+    assert quote_plus(secret) not in result.answer and secret not in result.answer
+    assert REDACTED in result.answer

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
@@ -51,3 +51,15 @@ def test_multi_row_insert_has_one_marker_per_value() -> None:
     assert sql == "INSERT INTO events (kind, body) VALUES (?, ?), (?, ?), (?, ?) RETURNING id"
     assert placeholder(sqlite.dialect()) == "?"
     assert placeholder(postgresql.psycopg.dialect()) == "%s"  # type: ignore[attr-defined]
+
+
+def test_the_insert_binds_every_value_an_event_row_carries() -> None:
+    """A column added to event_row but not to INSERT_COLUMNS would be silently dropped."""
+    from mailhooks.protocol.events import Kind
+    from mailhooks.protocol.parse import parse_body
+    from mailhooks.protocol.samples import sample_body
+    from mailhooks.store.rows import INSERT_COLUMNS, event_row
+
+    row = event_row(1, parse_body(*sample_body(Kind.DELIVERED)), datetime(2026, 1, 1, tzinfo=UTC))
+    assert list(row.values) == list(INSERT_COLUMNS)
+    assert set(INSERT_COLUMNS) <= {column.name for column in events.columns}

@@ -20,6 +20,7 @@ from mailhooks.errors import ConfigError, first_line
 from mailhooks.protocol.events import Kind, WireFormat
 from mailhooks.protocol.redact import REDACTED, redact_form, redact_json
 from mailhooks.protocol.samples import SAMPLE_KINDS, encode, sample_fields
+from mailhooks.tools.check_judge import secret_forms
 
 #: Names `send` takes for each kind; "sent" is what the SocketLabs UI calls Delivered.
 KIND_NAMES: dict[str, Kind] = {kind.value: kind for kind in SAMPLE_KINDS} | {"sent": Kind.DELIVERED}
@@ -166,8 +167,8 @@ def send(
         raise ConfigError(f"no answer from {url}: {first_line(error)}") from error
     elapsed = time.perf_counter() - started
     answer = response.text[:2000]
-    if secret:
-        answer = answer.replace(secret, REDACTED)  # some receivers echo what they were sent
+    for form in sorted(secret_forms(secret), key=len, reverse=True):
+        answer = answer.replace(form, REDACTED)  # some receivers echo what they were sent
     return SendResult(
         shown_body=redacted(body, wire_format, secret),
         content_type=content_type,
