@@ -22,10 +22,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 try:
+    from ingest import base_env, free_port, noop_argv
+
     from mailhooks.protocol.events import WireFormat
     from mailhooks.store.endpoints import add_endpoint
     from mailhooks.store.engine import create_store_engine
@@ -42,20 +42,9 @@ try:
 except ImportError as missing:  # pragma: no cover - depends on how it is started
     sys.exit(f"error: {missing}; run with the project's environment: .venv/bin/python {__file__}")
 
-BASELINES = Path(__file__).resolve().parent / "baselines"
 SECRET = "emulator-rate-secret"
 SERVER_ID = 1000
 REQUIRED_RATIO = 3.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def base_env() -> dict[str, str]:
-    return {key: value for key, value in os.environ.items() if not key.startswith("MAILHOOKS_")}
 
 
 def wait_ready(process: subprocess.Popen[bytes], port: int, timeout: float = 60.0) -> None:
@@ -105,25 +94,7 @@ def emulate(url: str, args: argparse.Namespace) -> dict[str, Any]:
 def run_noop(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     port = free_port()
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "noop_starlette:app",
-            "--app-dir",
-            str(BASELINES),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
+        noop_argv(port),
         env=base_env(),
         cwd=workdir,
         stdout=subprocess.DEVNULL,

@@ -752,7 +752,30 @@ class ServerSetup:
     detail: str = ""
 
 
-def _base_env() -> dict[str, str]:
+def noop_argv(port: int) -> list[str]:
+    """The no-op Starlette route under uvicorn, as every benchmark here runs it."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "noop_starlette:app",
+        "--app-dir",
+        str(BASELINES),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+
+
+def base_env() -> dict[str, str]:
     # Inherited MAILHOOKS_* settings would make the run measure something else.
     return {key: value for key, value in os.environ.items() if not key.startswith("MAILHOOKS_")}
 
@@ -766,26 +789,7 @@ def setup_server(
     preloaded: preload.Preloaded | None,
 ) -> ServerSetup:
     if name == "noop":
-        argv = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "noop_starlette:app",
-            "--app-dir",
-            str(BASELINES),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ]
-        return ServerSetup(argv, _base_env())
+        return ServerSetup(noop_argv(port), base_env())
     if name in ("baseline", "baseline-pg"):
         return baseline_setup(name, options, rundir, port, secret)
     if name == "mailhooks-pg":
@@ -842,7 +846,7 @@ def baseline_setup(
         "warning",
         f"{module}:app",
     ]
-    env = {**_base_env(), "BASELINE_SECRET": secret, "BASELINE_SERVER_ID": str(SERVER_ID)}
+    env = {**base_env(), "BASELINE_SECRET": secret, "BASELINE_SERVER_ID": str(SERVER_ID)}
     count_sql = "SELECT COUNT(*), 0 FROM events"
     if name == "baseline":
         db = rundir / "baseline.db"
@@ -878,7 +882,7 @@ def mailhooks_argv(options: Options) -> list[str]:
 
 def mailhooks_env(name: str, options: Options, url: str, port: int) -> dict[str, str]:
     env = {
-        **_base_env(),
+        **base_env(),
         "MAILHOOKS_DATABASE_URL": url,
         "MAILHOOKS_HOST": "127.0.0.1",
         "MAILHOOKS_PORT": str(port),
