@@ -33,7 +33,7 @@ class EndpointRegistry:
         self._loaded_at = float("-inf")
         self._lock = asyncio.Lock()
         self._invalidated = False
-        self._failed = False
+        self._invalidated_reload_failed_at: float | None = None
 
     def get(self, name: str) -> Endpoint | None:
         return self._by_name.get(name)
@@ -60,16 +60,17 @@ class EndpointRegistry:
     async def reload_if_invalidated(self) -> None:
         if not self._invalidated:
             return
-        if time.monotonic() - self._loaded_at < MISS_RELOAD_INTERVAL_S and self._failed:
+        failed_at = self._invalidated_reload_failed_at
+        if failed_at is not None and time.monotonic() - failed_at < MISS_RELOAD_INTERVAL_S:
             return  # the last attempt failed just now: don't hammer a store that is down
         self._invalidated = False
         async with self._lock:
             try:
                 await self.reload()
-                self._failed = False
+                self._invalidated_reload_failed_at = None
             except SQLAlchemyError as error:
-                self._invalidated, self._failed = True, True
-                self._loaded_at = time.monotonic()
+                self._invalidated = True
+                self._invalidated_reload_failed_at = time.monotonic()
                 log.warning("endpoint reload failed: %s", first_line(error))
 
     async def reload_after_miss(self) -> bool:
