@@ -1,16 +1,20 @@
-"""SQLite checkpoints happen beside the writer, not inside its commits."""
+"""SQLite checkpoints are the writer's, between batches: never inside a commit, WAL bounded."""
 
 from __future__ import annotations
 
-import threading
-import time
+import logging
+import sqlite3
 from pathlib import Path
 
-from sqlalchemy import Engine, text
+import pytest
+from sqlalchemy import Connection, Engine, text
 
-from mailhooks.store.checkpoint import checkpoint, leave_checkpoints_to_the_receiver
+from mailhooks.store.checkpoint import WalCheckpointer, take_over_checkpoints
 from mailhooks.store.engine import create_store_engine
 from mailhooks.store.migrate import upgrade
+
+PAGE = 4096
+ROW = {"x": "y" * 500}
 
 
 def _store(tmp_path: Path) -> Engine:
@@ -19,70 +23,117 @@ def _store(tmp_path: Path) -> Engine:
     return engine
 
 
+def _writer(engine: Engine) -> Connection:
+    writer = engine.connect()
+    take_over_checkpoints(writer)
+    writer.rollback()
+    with writer.begin():
+        writer.execute(text("CREATE TABLE IF NOT EXISTS filler (x TEXT)"))
+    return writer
+
+
+def _commit_rows(writer: Connection, count: int) -> None:
+    with writer.begin():
+        writer.execute(text("INSERT INTO filler (x) VALUES (:x)"), [ROW] * count)
+
+
 def test_commits_on_the_writer_connection_never_checkpoint(tmp_path: Path) -> None:
     engine = _store(tmp_path)
     wal = tmp_path / "mailhooks.db-wal"
-    with engine.connect() as writer:
-        leave_checkpoints_to_the_receiver(writer)
+    with _writer(engine) as writer:
         assert writer.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
         writer.rollback()
-        for _ in range(3):  # well past the default 1,000-page automatic checkpoint
-            with writer.begin():
-                writer.execute(text("CREATE TABLE IF NOT EXISTS filler (x TEXT)"))
-                writer.execute(
-                    text("INSERT INTO filler (x) VALUES (:x)"), [{"x": "y" * 500}] * 3000
-                )
-        frames_before = wal.stat().st_size
         database_before = (tmp_path / "mailhooks.db").stat().st_size
-        checkpoint(engine)
-        # The checkpoint copied the WAL's pages into the database file.
-        assert (tmp_path / "mailhooks.db").stat().st_size > database_before
-        assert frames_before > 4 * 1024 * 1024
+        for _ in range(3):  # well past the default 1,000-page automatic checkpoint
+            _commit_rows(writer, 3000)
+        assert wal.stat().st_size > 4 * 1024 * 1024
+        assert (tmp_path / "mailhooks.db").stat().st_size == database_before
     engine.dispose()
 
 
-def test_the_wal_stays_bounded_under_continuous_commits(tmp_path: Path) -> None:
-    """PASSIVE alone never rewinds a WAL that commits keep appending to; the reset must."""
+def test_the_wal_stays_small_under_back_to_back_commits(tmp_path: Path) -> None:
+    """Checkpointing between commits lets the next commit rewind the WAL to its start."""
     engine = _store(tmp_path)
     wal = tmp_path / "mailhooks.db-wal"
-    stop = threading.Event()
-    commits = 0
-    errors: list[BaseException] = []
-
-    def write() -> None:
-        nonlocal commits
-        try:
-            with engine.connect() as writer:
-                leave_checkpoints_to_the_receiver(writer)
-                writer.rollback()
-                with writer.begin():
-                    writer.execute(text("CREATE TABLE filler (x TEXT)"))
-                while not stop.is_set():  # back to back, as under full load
-                    with writer.begin():
-                        writer.execute(
-                            text("INSERT INTO filler (x) VALUES (:x)"), [{"x": "y" * 500}] * 50
-                        )
-                    commits += 1
-        except BaseException as error:  # reported by the test thread
-            errors.append(error)
-
-    thread = threading.Thread(target=write)
-    thread.start()
+    now = [0.0]
+    checkpointer = WalCheckpointer(every_s=0.05, clock=lambda: now[0])
     largest = 0
-    try:
-        # Until the writer has written enough to matter (about 4 s here), bounded for slow disks.
-        deadline = time.monotonic() + 60
-        while commits * 50 * 500 // 4096 <= 12_000 and time.monotonic() < deadline:
-            time.sleep(0.2)
-            checkpoint(engine, reset_frames=1000)
+    with _writer(engine) as writer:
+        _commit_rows(writer, 50)
+        one_commit = wal.stat().st_size
+        for _ in range(400):  # a commit every 0.01 s: a checkpoint after every fifth
+            _commit_rows(writer, 50)
+            now[0] += 0.01
+            checkpointer.after_commit(writer)
             largest = max(largest, wal.stat().st_size)
-    finally:
-        stop.set()
-        thread.join(30)
-        engine.dispose()
-    assert not errors, errors
-    pages_written = commits * 50 * 500 // 4096
-    assert pages_written > 10_000, "the writer did not write enough to test anything"
-    # Reset at 1,000 frames, checked every 0.2 s: a few thousand frames at most, where the
-    # written pages alone would have made the file several times larger.
-    assert largest < 8_000 * 4096 < pages_written * 4096
+    engine.dispose()
+    assert 400 * one_commit > 8 * 1024 * 1024
+    # Never more than the commits between two checkpoints (and the one rewinding).
+    assert largest <= 7 * one_commit, (largest, one_commit)
+
+
+def test_without_checkpoints_the_wal_grows_with_every_commit(tmp_path: Path) -> None:
+    """The control for the test above: same commits, no checkpointer."""
+    engine = _store(tmp_path)
+    wal = tmp_path / "mailhooks.db-wal"
+    with _writer(engine) as writer:
+        for _ in range(400):
+            _commit_rows(writer, 50)
+        size = wal.stat().st_size
+    engine.dispose()
+    assert size > 400 * 50 * len(ROW["x"])
+
+
+def test_a_wal_grown_behind_a_long_reader_is_cut_back_once_it_ends(tmp_path: Path) -> None:
+    engine = _store(tmp_path)
+    wal = tmp_path / "mailhooks.db-wal"
+    checkpointer = WalCheckpointer(every_s=0)
+    with _writer(engine) as writer, engine.connect() as reader:
+        writer.execute(text("PRAGMA journal_size_limit=1048576"))
+        writer.commit()
+        with reader.begin():  # an export holding its snapshot: no rewind past its frames
+            reader.execute(text("SELECT COUNT(*) FROM filler")).scalar_one()
+            for _ in range(40):
+                _commit_rows(writer, 500)
+                checkpointer.after_commit(writer)
+        grown = wal.stat().st_size
+        _commit_rows(writer, 1)  # after a checkpoint with no reader left: rewound and cut
+        checkpointer.after_commit(writer)
+        _commit_rows(writer, 1)
+        after = wal.stat().st_size
+    engine.dispose()
+    assert grown > 8 * 1024 * 1024
+    assert after <= 1024 * 1024 + 64 * PAGE, (grown, after)
+
+
+def test_checkpoints_run_at_most_once_per_interval(tmp_path: Path) -> None:
+    engine = _store(tmp_path)
+    now = [100.0]
+    checkpointer = WalCheckpointer(every_s=1.0, clock=lambda: now[0])
+    wal = tmp_path / "mailhooks.db-wal"
+    with _writer(engine) as writer:
+        _commit_rows(writer, 200)
+        checkpointer.after_commit(writer)  # not due yet: 0 s since it was made
+        _commit_rows(writer, 200)
+        size_without = wal.stat().st_size
+        now[0] += 1.0
+        checkpointer.after_commit(writer)  # due
+        _commit_rows(writer, 1)  # rewinds: overwrites the first frames, no growth
+        assert wal.stat().st_size == size_without
+    engine.dispose()
+
+
+def test_a_failed_checkpoint_is_logged_not_raised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = _store(tmp_path)
+    checkpointer = WalCheckpointer(every_s=0)
+    with _writer(engine) as writer:
+        driver = writer.connection.driver_connection
+        assert isinstance(driver, sqlite3.Connection)
+        driver.close()  # any sqlite3.Error from the checkpoint call will do
+        with caplog.at_level(logging.WARNING, logger="mailhooks.checkpoint"):
+            checkpointer.after_commit(writer)
+        writer.invalidate()
+    engine.dispose()
+    assert any("WAL checkpoint failed" in record.getMessage() for record in caplog.records)

@@ -38,7 +38,6 @@ from mailhooks.protocol.auth import check_credentials
 from mailhooks.protocol.parse import parse_body
 from mailhooks.receiver.answers import accepted, refused, refused_http
 from mailhooks.receiver.registry import EndpointRegistry
-from mailhooks.store.checkpoint import checkpoint_forever
 from mailhooks.store.endpoints import Endpoint
 from mailhooks.store.ingest import store_batch
 from mailhooks.store.retention import apply_retention
@@ -164,8 +163,6 @@ class Receiver:
         self.writer.start()
         await self.registry.reload()
         background = [asyncio.create_task(self.registry.refresh_forever())]
-        if self.engine.dialect.name == "sqlite":
-            background.append(asyncio.create_task(checkpoint_forever(self.engine)))
         # Objects made at start-up live for good: keep the collector from rescanning them
         # in the middle of a load (a full collection was a visible latency stall).
         gc.freeze()

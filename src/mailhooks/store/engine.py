@@ -18,6 +18,10 @@ from mailhooks.errors import ConfigError
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
+#: Size the WAL file is cut back to when rewound (SQLite keeps it as it is by default).
+WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
+
+
 def normalise_url(url: str) -> str:
     """Accept `postgresql://` and `postgres://` (psycopg 3 is the driver) and `sqlite:///path`."""
     for prefix in ("postgresql://", "postgres://"):
@@ -63,6 +67,9 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # The WAL is rewound, not truncated, after each checkpoint (its blocks are reused); a
+    # long reader can still make it grow, and this shrinks it back at the next rewind.
+    cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
     cursor.close()
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 
 from mailhooks import metrics
 from mailhooks.errors import StoreUnavailable, first_line
-from mailhooks.store.checkpoint import leave_checkpoints_to_the_receiver
+from mailhooks.store.checkpoint import WalCheckpointer, take_over_checkpoints
 from mailhooks.store.engine import interrupt_connection
 from mailhooks.store.rows import EventRow, insert_events
 
@@ -76,6 +76,7 @@ class BatchWriter:
         self._reconnect_backoff = 0.0
         self._reconnect_at = 0.0
         self._stopped = threading.Event()
+        self._checkpointer = WalCheckpointer()
         self.stats = WriterStats()
 
     @property
@@ -187,6 +188,8 @@ class BatchWriter:
         self.stats.events += len(batch)
         metrics.batch_size.observe(len(batch))
         self._resolve(batch, None)
+        if self._connection is not None:
+            self._checkpointer.after_commit(self._connection)
 
     def _commit_rows(self, rows: list[EventRow], *, retry_disconnect: bool) -> None:
         connection = self._connect()
@@ -242,7 +245,7 @@ class BatchWriter:
         if self._connection is None:
             try:
                 self._connection = self._engine.connect()
-                leave_checkpoints_to_the_receiver(self._connection)
+                take_over_checkpoints(self._connection)
             except SQLAlchemyError:
                 # Back off (0.1 s doubling to 2 s) so an outage is not a connect storm;
                 # meanwhile posts get their 503 at once.
