@@ -145,6 +145,27 @@ def test_insert_folds_duplicates_inside_and_across_batches(engine: Engine) -> No
     assert counts == {"m-1": 3, "m-2": 0}
 
 
+def test_a_large_batch_split_across_statements_returns_every_new_id(engine: Engine) -> None:
+    """437 rows go in as 256 + 128 + 32 + 16 + 4 + 1 rows; ids must match rows throughout."""
+    endpoint_id = _endpoint_id(engine)
+    stored_before = [_row(endpoint_id, f"old-{n}") for n in range(0, 437, 7)]
+    with engine.begin() as connection:
+        insert_events(connection, stored_before)
+    batch = [_row(endpoint_id, f"old-{n}" if n % 7 == 0 else f"new-{n}") for n in range(437)]
+    with engine.begin() as connection:
+        stored = insert_events(connection, batch)
+    with engine.connect() as connection:
+        ids = dict(connection.execute(select(events.c.message_id, events.c.id)).all())
+        repeats = connection.execute(
+            select(func.count()).where(events.c.duplicate_count == 1)
+        ).scalar_one()
+    assert len(stored) == 437 - len(stored_before)
+    assert {event.event.message_id: event.id for event in stored} == {
+        name: event_id for name, event_id in ids.items() if name.startswith("new-")
+    }
+    assert repeats == len(stored_before)
+
+
 # --- group commit ----------------------------------------------------------------------------
 
 

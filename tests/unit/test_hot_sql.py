@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mailhooks.store.hot_sql import driver_value, multi_row_insert, placeholder
+from mailhooks.store.rows import ROWS_PER_INSERT, insert_sizes
 from mailhooks.store.schema import events
 from mailhooks.store.types import UTCDateTime
 
@@ -63,3 +64,13 @@ def test_the_insert_binds_every_value_an_event_row_carries() -> None:
     row = event_row(1, parse_body(*sample_body(Kind.DELIVERED)), datetime(2026, 1, 1, tzinfo=UTC))
     assert list(row.values) == list(INSERT_COLUMNS)
     assert set(INSERT_COLUMNS) <= {column.name for column in events.columns}
+
+
+@given(st.integers(min_value=0, max_value=5000))
+def test_insert_sizes_cover_the_rows_with_few_distinct_statements(count: int) -> None:
+    sizes = insert_sizes(count)
+    assert sum(sizes) == count
+    assert sizes == sorted(sizes, reverse=True)
+    assert all(size & (size - 1) == 0 and 0 < size <= ROWS_PER_INSERT for size in sizes)
+    # Beyond the largest size repeated, each smaller size is needed at most once.
+    assert len(sizes) - sizes.count(ROWS_PER_INSERT) <= ROWS_PER_INSERT.bit_length() - 1

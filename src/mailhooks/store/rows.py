@@ -122,20 +122,36 @@ def insert_events(connection: Connection, rows: Sequence[EventRow]) -> list[Stor
     return [StoredEvent(new_ids[key], by_key[key].event) for key in keys if key in new_ids]
 
 
-#: Rows per INSERT statement: well under SQLite's 32,766 parameters (19 columns each).
-ROWS_PER_INSERT = 500
+#: Most rows per INSERT statement: well under SQLite's 32,766 parameters (19 columns each).
+ROWS_PER_INSERT = 256
 _RETURN_NEW = "ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key, id"
+
+
+def insert_sizes(count: int) -> list[int]:
+    """`count` rows as statements of power-of-two sizes, largest first (37 -> 32, 4, 1).
+
+    Each distinct size is a distinct statement that the driver prepares and caches (sqlite3
+    keeps 128 per connection, psycopg prepares repeated ones on the server). With a statement
+    per batch size, an overload that makes batches of every size from 1 to 500 filled those
+    caches with hundreds of large statements; powers of two bound them to nine.
+    """
+    sizes = []
+    while count:
+        size = min(1 << (count.bit_length() - 1), ROWS_PER_INSERT)
+        sizes.append(size)
+        count -= size
+    return sizes
 
 
 def _insert_new(connection: Connection, rows: Sequence[dict[str, Any]]) -> dict[bytes, int]:
     """Insert the rows whose key is not stored yet; their ids by dedupe key."""
     dialect = connection.dialect
     new_ids: dict[bytes, int] = {}
-    for start in range(0, len(rows), ROWS_PER_INSERT):
-        chunk = rows[start : start + ROWS_PER_INSERT]
-        sql = multi_row_insert(
-            events, INSERT_COLUMNS, len(chunk), placeholder(dialect), _RETURN_NEW
-        )
+    start = 0
+    for size in insert_sizes(len(rows)):
+        chunk = rows[start : start + size]
+        start += size
+        sql = multi_row_insert(events, INSERT_COLUMNS, size, placeholder(dialect), _RETURN_NEW)
         parameters = tuple(
             driver_value(value, dialect.name) if value.__class__ is datetime else value
             for row in chunk
