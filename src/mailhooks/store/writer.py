@@ -25,6 +25,7 @@ from mailhooks.errors import StoreUnavailable, first_line
 from mailhooks.store.checkpoint import WalCheckpointer, take_over_checkpoints
 from mailhooks.store.engine import interrupt_connection
 from mailhooks.store.rows import EventRow, insert_events
+from mailhooks.store.write_lock import WriterTurn
 
 log = logging.getLogger("mailhooks.writer")
 
@@ -77,6 +78,7 @@ class BatchWriter:
         self._reconnect_at = 0.0
         self._stopped = threading.Event()
         self._checkpointer = WalCheckpointer()
+        self._turn = WriterTurn(engine)
         self.stats = WriterStats()
 
     @property
@@ -99,6 +101,7 @@ class BatchWriter:
             await asyncio.to_thread(self._thread.join)
         self._stopped.set()
         self._close_connection()
+        self._turn.close()
         log.info(
             "writer stopped",
             extra={
@@ -195,22 +198,25 @@ class BatchWriter:
         connection = self._connect()
         self._commit_started = started = time.monotonic()
         try:
-            transaction = connection.begin()
-            try:
-                self._write(connection, rows)
-            except DBAPIError as error:
-                if not (error.connection_invalidated and retry_disconnect):
-                    raise
-                # The connection died before COMMIT was sent (server restart, failover,
-                # pg_terminate_backend), so nothing of this batch landed: one fresh try
-                # before answering 503. A failure *at* commit is ambiguous and not retried.
-                log.warning("store connection lost (%s); reconnecting", first_line(error))
-                self._close_connection()
-                self._commit_started = None
-                self._commit_rows(rows, retry_disconnect=False)
-                return
-            transaction.commit()
-            metrics.commit_seconds.observe(time.monotonic() - started)
+            with self._turn:
+                transaction = connection.begin()
+                try:
+                    self._write(connection, rows)
+                except DBAPIError as error:
+                    if not (error.connection_invalidated and retry_disconnect):
+                        raise
+                    lost = error
+                else:
+                    transaction.commit()
+                    metrics.commit_seconds.observe(time.monotonic() - started)
+                    return
+            # The connection died before COMMIT was sent (server restart, failover,
+            # pg_terminate_backend), so nothing of this batch landed: one fresh try
+            # before answering 503. A failure *at* commit is ambiguous and not retried.
+            log.warning("store connection lost (%s); reconnecting", first_line(lost))
+            self._close_connection()
+            self._commit_started = None
+            self._commit_rows(rows, retry_disconnect=False)
         except Exception:
             self._close_connection()
             raise
