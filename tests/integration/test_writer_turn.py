@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,3 +101,26 @@ def test_postgresql_and_in_memory_stores_take_no_file_lock(
     with WriterTurn(postgres):
         pass
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_lock_file_that_cannot_be_opened_leaves_commits_to_sqlite(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine, endpoint_id = _store(tmp_path)
+    (tmp_path / "mailhooks.db-writer.lock").mkdir()  # not a file: open() fails
+
+    async def post() -> None:
+        writer = BatchWriter(engine)
+        writer.start()
+        await writer.submit(_row(endpoint_id, "m-1"), 10)
+        await writer.submit(_row(endpoint_id, "m-2"), 10)
+        await writer.stop()
+
+    with caplog.at_level(logging.WARNING, logger="mailhooks.writer"):
+        asyncio.run(post())
+    assert _count(engine) == 2
+    engine.dispose()
+    warnings = [
+        record.getMessage() for record in caplog.records if "busy handler" in record.getMessage()
+    ]
+    assert len(warnings) == 1, warnings

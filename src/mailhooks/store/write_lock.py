@@ -11,10 +11,15 @@ previous commit ends. Other writers (API changes, retention) still use the busy 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 from types import TracebackType
 
 from sqlalchemy import Engine
+
+from mailhooks.errors import first_line
+
+log = logging.getLogger("mailhooks.writer")
 
 
 class WriterTurn:
@@ -30,7 +35,18 @@ class WriterTurn:
         if self._path is None:
             return
         if self._fd is None:
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as error:
+                # Not worth refusing events over: SQLite's own lock still keeps commits
+                # apart, only less promptly.
+                log.warning(
+                    "cannot open %s (%s); commits wait on SQLite's busy handler instead",
+                    self._path,
+                    first_line(error),
+                )
+                self._path = None
+                return
         fcntl.flock(self._fd, fcntl.LOCK_EX)
 
     def __exit__(
