@@ -25,7 +25,7 @@ from mailhooks.errors import StoreUnavailable, first_line
 from mailhooks.store.checkpoint import WalCheckpointer, take_over_checkpoints
 from mailhooks.store.engine import interrupt_connection
 from mailhooks.store.rows import EventRow, insert_events
-from mailhooks.store.write_lock import WriterTurn
+from mailhooks.store.write_lock import WriterTurn, WriterTurnTimeout
 
 log = logging.getLogger("mailhooks.writer")
 
@@ -145,7 +145,14 @@ class BatchWriter:
             batch = self._next_batch()
             if batch is None:
                 return
-            self._commit(batch)
+            try:
+                # Commit, acknowledgements and checkpoint all inside the turn: a checkpoint
+                # with no other receiver's commit beside it copies every frame, and only
+                # then can the next commit rewind the WAL.
+                with self._turn:
+                    self._commit(batch)
+            except WriterTurnTimeout as error:
+                self._fail(batch, error.message)
 
     def _next_batch(self) -> list[_Pending] | None:
         with self._wakeup:
@@ -198,25 +205,22 @@ class BatchWriter:
         connection = self._connect()
         self._commit_started = started = time.monotonic()
         try:
-            with self._turn:
-                transaction = connection.begin()
-                try:
-                    self._write(connection, rows)
-                except DBAPIError as error:
-                    if not (error.connection_invalidated and retry_disconnect):
-                        raise
-                    lost = error
-                else:
-                    transaction.commit()
-                    metrics.commit_seconds.observe(time.monotonic() - started)
-                    return
-            # The connection died before COMMIT was sent (server restart, failover,
-            # pg_terminate_backend), so nothing of this batch landed: one fresh try
-            # before answering 503. A failure *at* commit is ambiguous and not retried.
-            log.warning("store connection lost (%s); reconnecting", first_line(lost))
-            self._close_connection()
-            self._commit_started = None
-            self._commit_rows(rows, retry_disconnect=False)
+            transaction = connection.begin()
+            try:
+                self._write(connection, rows)
+            except DBAPIError as error:
+                if not (error.connection_invalidated and retry_disconnect):
+                    raise
+                # The connection died before COMMIT was sent (server restart, failover,
+                # pg_terminate_backend), so nothing of this batch landed: one fresh try
+                # before answering 503. A failure *at* commit is ambiguous and not retried.
+                log.warning("store connection lost (%s); reconnecting", first_line(error))
+                self._close_connection()
+                self._commit_started = None
+                self._commit_rows(rows, retry_disconnect=False)
+                return
+            transaction.commit()
+            metrics.commit_seconds.observe(time.monotonic() - started)
         except Exception:
             self._close_connection()
             raise
