@@ -33,17 +33,11 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from ingest import base_env, free_port, noop_argv
-
-    from mailhooks.protocol.events import WireFormat
-    from mailhooks.store.endpoints import add_endpoint
-    from mailhooks.store.engine import create_store_engine
-    from mailhooks.store.migrate import upgrade
+    from ingest import ENDPOINT, SERVER_ID, base_env, free_port, noop_argv, prepare_store
 except ImportError as missing:  # pragma: no cover - depends on how it is started
     sys.exit(f"error: {missing}; run with the project's environment: .venv/bin/python {__file__}")
 
 SECRET = "emulator-rate-secret"
-SERVER_ID = 1000
 REQUIRED_RATIO = 3.0
 
 
@@ -93,30 +87,12 @@ def emulate(url: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def run_noop(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     port = free_port()
-    server = subprocess.Popen(
-        noop_argv(port),
-        env=base_env(),
-        cwd=workdir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_ready(server, port)
-        return emulate(f"http://127.0.0.1:{port}/hooks/bench", args)
-    finally:
-        stop(server)
+    return emulate_against(noop_argv(port), base_env(), port, workdir, args)
 
 
 def run_mailhooks(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     url = f"sqlite:///{workdir / 'ingest.db'}"
-    engine = create_store_engine(url)
-    try:
-        upgrade(engine)
-        add_endpoint(
-            engine, "bench", wire_format=WireFormat.JSON, server_id=SERVER_ID, secret=SECRET
-        )
-    finally:
-        engine.dispose()
+    prepare_store(url, SECRET)
     port = free_port()
     env = {
         **base_env(),
@@ -125,16 +101,19 @@ def run_mailhooks(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "MAILHOOKS_PORT": str(port),
         "MAILHOOKS_LOG_LEVEL": "warning",
     }
+    return emulate_against([sys.executable, "-m", "mailhooks", "serve"], env, port, workdir, args)
+
+
+def emulate_against(
+    argv: list[str], env: dict[str, str], port: int, workdir: Path, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Start a server, run the emulator against it once, stop the server."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "mailhooks", "serve"],
-        env=env,
-        cwd=workdir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        argv, env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         wait_ready(server, port)
-        return emulate(f"http://127.0.0.1:{port}/hooks/bench", args)
+        return emulate(f"http://127.0.0.1:{port}/hooks/{ENDPOINT}", args)
     finally:
         stop(server)
 

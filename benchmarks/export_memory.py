@@ -29,15 +29,14 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import httpx
 from bench_server import Server, read_token, running_server
-from load_store import StoreLoader, fresh_postgres
+from load_store import StoreLoader, scratch_store
 from sqlalchemy import func, select
 
 from mailhooks.store.engine import create_store_engine
@@ -214,20 +213,6 @@ def run_existing(url: str, options: Options) -> list[ExportRun]:
     )
 
 
-@contextmanager
-def database(backend: str, options: Options) -> Iterator[str]:
-    if backend == "postgresql":
-        with fresh_postgres("mh_export", keep=options.keep) as url:
-            yield url
-        return
-    for stale in options.workdir.glob("export.db*"):
-        stale.unlink()
-    yield f"sqlite:///{options.workdir / 'export.db'}"
-    if not options.keep:
-        for used in options.workdir.glob("export.db*"):
-            used.unlink()
-
-
 def print_table(label: str, runs: list[ExportRun]) -> None:
     print(f"\n{label}: server RSS during GET /api/v1/export (MiB)")
     print(
@@ -260,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_table(options.database_url, run_existing(options.database_url, options))
         return 0
     for backend in options.backends:
-        with database(backend, options) as url:
+        with scratch_store(backend, "export", options.workdir, options.keep) as url:
             print_table(backend, run_backend(backend, url, options))
     return 0
 

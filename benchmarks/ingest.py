@@ -623,7 +623,12 @@ BUSY_REST = 0.35
 
 def group_cpu_seconds(pgid: int) -> float:
     """User + system CPU of every live process in a process group (all threads included)."""
-    total = 0
+    ticks = sum(int(fields[11]) + int(fields[12]) for _pid, fields in group_stats(pgid))
+    return ticks / CLOCK_TICKS
+
+
+def group_stats(pgid: int) -> Iterator[tuple[int, list[str]]]:
+    """(pid, /proc/PID/stat fields after the command) of each live process in a process group."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -633,8 +638,7 @@ def group_cpu_seconds(pgid: int) -> float:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
         if int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
-    return total / CLOCK_TICKS
+            yield int(entry.name), fields
 
 
 def host_busy(seconds: float = 1.0) -> float:
@@ -685,17 +689,7 @@ def rss_kib(pid: int) -> int | None:
 
 def group_pids(pgid: int) -> list[int]:
     """The live processes of a process group (a scan of /proc: too slow to run every sample)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat[stat.rindex(")") + 2 :].split()[2]) == pgid:
-            pids.append(int(entry.name))
-    return pids
+    return [pid for pid, _fields in group_stats(pgid)]
 
 
 class RssSampler:

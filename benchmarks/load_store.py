@@ -28,6 +28,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -340,6 +341,24 @@ def fresh_postgres(prefix: str = "mh_bench", keep: bool = False) -> Iterator[str
         if not keep:
             with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def scratch_store(backend: str, name: str, workdir: Path, keep: bool = False) -> Iterator[str]:
+    """The URL of an empty store: a fresh PostgreSQL database, or `<workdir>/<name>.db`.
+
+    Removed afterwards unless `keep`; SQLite files left by an earlier run go first.
+    """
+    if backend == "postgresql":
+        with fresh_postgres(f"mh_{name}", keep=keep) as url:
+            yield url
+        return
+    for stale in workdir.glob(f"{name}.db*"):
+        stale.unlink()
+    yield f"sqlite:///{workdir / name}.db"
+    if not keep:
+        for used in workdir.glob(f"{name}.db*"):
+            used.unlink()
 
 
 def analyze(engine: Engine) -> None:

@@ -52,10 +52,10 @@ from load_store import (
     Loaded,
     StoreLoader,
     address_count,
-    fresh_postgres,
     mailing_id,
     message_address,
     message_id,
+    scratch_store,
 )
 from sqlalchemy import Engine, event, func, select
 
@@ -399,21 +399,6 @@ def measure_existing(url: str, options: Options) -> BackendResult:
     return BackendResult(engine.dialect.name, [(loaded, direct, http)])
 
 
-@contextmanager
-def database(backend: str, options: Options) -> Iterator[str]:
-    if backend == "postgresql":
-        with fresh_postgres("mh_lookups", keep=options.keep) as url:
-            yield url
-        return
-    path = options.workdir / "lookups.db"
-    for stale in options.workdir.glob("lookups.db*"):
-        stale.unlink()
-    yield f"sqlite:///{path}"
-    if not options.keep:
-        for used in options.workdir.glob("lookups.db*"):
-            used.unlink()
-
-
 def print_table(result: BackendResult, keys: int) -> None:
     names = [lookup.name for lookup in LOOKUPS]
     print(f"\n{result.backend}: p50 / p95 ms over {keys} random keys per lookup")
@@ -449,7 +434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.database_url:
         results.append(measure_existing(options.database_url, options))
     for backend in () if options.database_url else options.backends:
-        with database(backend, options) as url:
+        with scratch_store(backend, "lookups", options.workdir, options.keep) as url:
             if options.keep:
                 _progress(f"{backend} database: {url}")
             results.append(run_backend(backend, url, options))

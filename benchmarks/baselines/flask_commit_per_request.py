@@ -10,18 +10,16 @@ BASELINE_SERVER_ID (the credentials every post must carry).
 
 from __future__ import annotations
 
-import hmac
 import json
 import os
 import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
+from baseline_checks import answer, answer_before_storing, column_values
 from flask import Flask, Response, request
 
 DB_PATH = os.environ.get("BASELINE_DB", "baseline.db")
-SECRET = os.environ.get("BASELINE_SECRET", "")
-SERVER_ID = int(os.environ.get("BASELINE_SERVER_ID", "0"))
 BUSY_TIMEOUT_MS = 5000
 
 SCHEMA = """
@@ -56,39 +54,20 @@ def connection() -> sqlite3.Connection:
     return _connection
 
 
-def _answer(status: int, message: str) -> Response:
-    return Response(json.dumps({"status": message}), status=status, mimetype="application/json")
-
-
 @app.post("/hooks/<name>")
 def receive(name: str) -> Response:
     payload: Any = request.get_json(silent=True)
-    if not isinstance(payload, dict):
-        return _answer(400, "body is not a JSON object")
-    secret = payload.pop("SecretKey", None)
-    if not isinstance(secret, str) or not hmac.compare_digest(secret.encode(), SECRET.encode()):
-        return _answer(401, "bad secret key")
-    if payload.get("ServerId") != SERVER_ID:
-        return _answer(401, "wrong ServerId")
-    if payload.get("Type") == "Validation":
-        return _answer(200, "ok")
+    refusal = answer_before_storing(payload)
+    if refusal is not None:
+        return refusal
     db = connection()
     db.execute(
         "INSERT INTO events (type, occurred_at, message_id, mailing_id, address, server_id,"
         " received_at, fields) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            str(payload.get("Type", "")),
-            payload.get("DateTime"),
-            payload.get("MessageId"),
-            payload.get("MailingId"),
-            payload.get("Address"),
-            payload.get("ServerId"),
-            datetime.now(UTC).isoformat(),
-            json.dumps(payload),
-        ),
+        (*column_values(payload), datetime.now(UTC).isoformat(), json.dumps(payload)),
     )
     db.commit()
-    return _answer(200, "ok")
+    return answer(200, "ok")
 
 
 @app.get("/healthz")
