@@ -51,22 +51,30 @@ class WriterTurn:
         if fd is None:
             return
         try:
-            if self._waiter is not None and self._waiter.busy:
-                # It may still take (and drop) the lock for a request given up on; locks
-                # belong to the open file, so a lock taken here would be dropped with it.
-                raise BlockingIOError
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # no contention: no thread involved
-        except BlockingIOError:
-            if self._waiter is None:
+            self._held = self._take_at_once(fd)
+        except OSError as error:
+            self._give_up(error)
+            return
+        if not self._held:
+            if self._waiter is None or self._waiter.stopped:
                 self._waiter = _BlockingLocker(fd)
             if not self._waiter.lock_within(self._wait_s):
                 raise WriterTurnTimeout(
                     f"another receiver held the SQLite write turn for over {self._wait_s:g} s"
-                ) from None
-        except OSError as error:
-            self._give_up(error)
-            return
-        self._held = True
+                )
+            self._held = True
+
+    def _take_at_once(self, fd: int) -> bool:
+        """The lock if nobody holds it (no thread involved); False if it must be waited for."""
+        if self._waiter is not None and self._waiter.busy:
+            # It may still take (and drop) the lock for a request given up on; locks
+            # belong to the open file, so a lock taken here would be dropped with it.
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
 
     def __exit__(
         self,
@@ -144,6 +152,7 @@ class _BlockingLocker:
         self._requests: queue.SimpleQueue[_Request] = queue.SimpleQueue()
         self._outstanding = 0  # requests put and not yet served; only the writer puts
         self._count_guard = threading.Lock()
+        self.stopped = False
         threading.Thread(target=self._serve, name="mailhooks-writer-turn", daemon=True).start()
 
     @property
@@ -165,13 +174,16 @@ class _BlockingLocker:
             request = self._requests.get()
             try:
                 fcntl.flock(self._fd, fcntl.LOCK_EX)
-            except OSError:  # the fd was closed: the writer has stopped
-                return
+                took = True
+            except OSError:  # the fd was closed (the writer stopped), or locks are refused
+                took = False
+                self.stopped = True  # the next wait starts a new thread
             with request.guard:
-                if request.abandoned:
+                if took and request.abandoned:
                     fcntl.flock(self._fd, fcntl.LOCK_UN)
-                else:
-                    request.locked = True
+                request.locked = took and not request.abandoned
             with self._count_guard:
                 self._outstanding -= 1
             request.done.set()
+            if not took:
+                return
