@@ -44,6 +44,7 @@ from sqlalchemy import update
 from mailhooks.store import migrate
 from mailhooks.store.endpoints import get_endpoint, retire_oldest_key, rotate_key
 from mailhooks.store.engine import create_store_engine
+from mailhooks.store.keys import address_hash
 from mailhooks.store.schema import (
     addresses,
     endpoints,
@@ -53,7 +54,6 @@ from mailhooks.store.schema import (
     suppression_history,
     suppressions,
 )
-from mailhooks.store.suppressions import address_hash
 
 #: Events loaded through load_store; larger is more varied, and slower (~0.4 ms per event).
 SEED_EVENTS = 20_000

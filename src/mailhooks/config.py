@@ -7,14 +7,16 @@ from datetime import timedelta
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mailhooks.store.location import default_database_url
 from mailhooks.store.suppressions import SuppressionPolicy
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MAILHOOKS_", extra="ignore")
 
-    #: `sqlite:///path` (default: ./mailhooks.db) or `postgresql://user@host/db`.
-    database_url: str = "sqlite:///mailhooks.db"
+    #: `sqlite:///path` or `postgresql://user@host/db`; by default a SQLite file in the
+    #: user's data directory (~/.local/share/mailhooks/mailhooks.db), wherever one runs.
+    database_url: str = Field(default_factory=default_database_url)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     #: Most events committed in one transaction.

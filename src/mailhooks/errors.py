@@ -50,6 +50,11 @@ class ConfigError(MailhooksError):
     """Bad settings or CLI arguments; reported as one line with a non-zero exit."""
 
 
+class StoreMissing(ConfigError):
+    """No store where a command looked: commands other than `serve` and `db upgrade` never
+    create one, so a script run from the wrong place fails instead of reading an empty one."""
+
+
 def first_line(error: BaseException, limit: int = 200) -> str:
     """An error as one short line, for logs and answers (drivers add multi-line detail)."""
     text = str(error)

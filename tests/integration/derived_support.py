@@ -18,6 +18,7 @@ from mailhooks.protocol.samples import encode, sample_fields
 from mailhooks.protocol.status import AddressState, fold
 from mailhooks.store.endpoints import add_endpoint, load_endpoints
 from mailhooks.store.ingest import store_batch
+from mailhooks.store.keys import address_hash
 from mailhooks.store.rows import EventRow, StoredEvent, event_row
 from mailhooks.store.schema import (
     MESSAGE_COUNT_KINDS,
@@ -27,7 +28,7 @@ from mailhooks.store.schema import (
     suppression_history,
     suppressions,
 )
-from mailhooks.store.suppressions import SuppressionPolicy, address_hash
+from mailhooks.store.suppressions import SuppressionPolicy
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 ADDRESS = "rcpt@example.com"

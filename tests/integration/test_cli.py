@@ -8,12 +8,15 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from mailhooks.cli import app
 from mailhooks.protocol.events import Kind
 from mailhooks.protocol.samples import sample_body
 from mailhooks.store import migrate
+from mailhooks.store.direct import SCHEMA_REVISIONS
+from mailhooks.store.engine import create_store_engine
 from tests.support import ServerProcess
 
 runner = CliRunner()
@@ -24,7 +27,14 @@ def mailhooks(database_url: str, *args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_add_generates_a_strong_key_and_shows_it_once(database_url: str) -> None:
+@pytest.fixture
+def store_url(engine: Engine, database_url: str) -> str:
+    """The URL of a created (migrated) store."""
+    return database_url
+
+
+def test_add_generates_a_strong_key_and_shows_it_once(store_url: str) -> None:
+    database_url = store_url
     code, out, _ = mailhooks(database_url, "endpoint", "add", "prod", "--server-id", "77")
     assert code == 0
     key = re.search(r"secret key \(shown once, stored only as a hash\): (\S+)", out)
@@ -36,7 +46,8 @@ def test_add_generates_a_strong_key_and_shows_it_once(database_url: str) -> None
     assert key.group(1) not in listing
 
 
-def test_add_with_a_given_secret_does_not_print_it(database_url: str) -> None:
+def test_add_with_a_given_secret_does_not_print_it(store_url: str) -> None:
+    database_url = store_url
     code, out, _ = mailhooks(
         database_url, "endpoint", "add", "p", "--server-id", "1", "--secret", "Given-Key-981"
     )
@@ -44,7 +55,8 @@ def test_add_with_a_given_secret_does_not_print_it(database_url: str) -> None:
     assert "Given-Key-981" not in out
 
 
-def test_rotate_and_retire(database_url: str) -> None:
+def test_rotate_and_retire(store_url: str) -> None:
+    database_url = store_url
     mailhooks(database_url, "endpoint", "add", "p", "--server-id", "1", "--secret", "k1")
     code, out, _ = mailhooks(database_url, "endpoint", "rotate", "p")
     assert code == 0 and "now accepts 2 keys" in out and "new secret key" in out
@@ -68,8 +80,8 @@ def test_rotate_and_retire(database_url: str) -> None:
         (["endpoint", "add", "bad name", "--server-id", "1"], "error: endpoint name 'bad name'"),
     ],
 )
-def test_errors_are_one_line_with_exit_1(database_url: str, args: list[str], message: str) -> None:
-    code, _, err = mailhooks(database_url, *args)
+def test_errors_are_one_line_with_exit_1(store_url: str, args: list[str], message: str) -> None:
+    code, _, err = mailhooks(store_url, *args)
     assert code == 1
     assert err.startswith(message)
     assert err.count("\n") == 1
@@ -82,15 +94,27 @@ def test_bad_database_url_is_one_line() -> None:
     assert err == "error: database URL must start with sqlite:/// or postgresql://, got mysql:\n"
 
 
-def test_db_status_then_upgrade(database_url: str) -> None:
-    code, out, _ = mailhooks(database_url, "db", "status")
+def test_db_upgrade_creates_the_store_then_status_reads_it(database_url: str) -> None:
     revisions = sorted(path.stem for path in (migrate.MIGRATIONS / "versions").glob("0*.py"))
-    assert code == 0 and "current: empty" in out
-    assert f"pending: {', '.join(revisions)}" in out
     code, out, _ = mailhooks(database_url, "db", "upgrade")
     assert code == 0 and f"applied {len(revisions)} migration(s); at {revisions[-1]}" in out
     code, out, _ = mailhooks(database_url, "db", "status")
-    assert "pending: none" in out
+    assert code == 0 and f"current: {revisions[-1]}" in out and "pending: none" in out
+
+
+def test_db_status_lists_what_an_older_store_lacks(database_url: str) -> None:
+    engine = create_store_engine(database_url)
+    migrate.upgrade(engine, "0003_api_tokens")
+    engine.dispose()
+    code, out, _ = mailhooks(database_url, "db", "status")
+    assert code == 0
+    assert "current: 0003_api_tokens" in out
+    later = SCHEMA_REVISIONS[SCHEMA_REVISIONS.index("0003_api_tokens") + 1 :]
+    assert f"pending: {', '.join(later)}" in out
+    code, _, err = mailhooks(database_url, "suppress", "check", "a@example.com")
+    assert code == 1
+    assert "has schema 0003_api_tokens; this mailhooks needs" in err
+    assert "run `mailhooks db upgrade`" in err
 
 
 @pytest.mark.slow

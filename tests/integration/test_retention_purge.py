@@ -10,10 +10,11 @@ from typer.testing import CliRunner
 
 from mailhooks.cli import app
 from mailhooks.protocol.events import Kind
+from mailhooks.store.keys import address_hash
 from mailhooks.store.rebuild import rebuild_derived
 from mailhooks.store.retention import apply_retention, purge_address
 from mailhooks.store.schema import addresses, events, messages, suppression_history, suppressions
-from mailhooks.store.suppressions import address_hash, get_suppression, suppression_log
+from mailhooks.store.suppressions import get_suppression, suppression_log
 from tests.integration.derived_support import (
     ADDRESS,
     address_rows,
@@ -95,7 +96,7 @@ def test_retention_cli_prints_counts(engine: Engine, database_url: str) -> None:
         app, ["retention", "apply", "--older-than", "30d", "--database-url", database_url]
     )
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == "deleted 5 events and 1 messages older than 30d"
+    assert result.stdout.strip() == "deleted 5 events and 1 message older than 30d"
     bad = runner.invoke(
         app, ["retention", "apply", "--older-than", "30x", "--database-url", database_url]
     )
@@ -171,7 +172,7 @@ def test_purge_cli_prints_counts_and_the_address_stays_blocked(
     result = runner.invoke(app, ["purge", "RCPT@example.com", "--database-url", database_url])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == (
-        "purged RCPT@example.com: 4 events, 2 messages, 1 address rows; "
+        "purged RCPT@example.com: 4 events, 2 messages, 1 address row; "
         "1 suppression entry kept as a hash"
     )
     check = runner.invoke(
@@ -184,4 +185,4 @@ def test_purge_cli_prints_counts_and_the_address_stays_blocked(
     # An address that was never suppressed: nothing to keep.
     store(engine, [body(Kind.DELIVERED, NOW, address="plain@example.com")])
     result = runner.invoke(app, ["purge", "plain@example.com", "--database-url", database_url])
-    assert "1 events, 1 messages, 1 address rows; 0 suppression entry" in result.stdout
+    assert "1 event, 1 message, 1 address row; 0 suppression entries" in result.stdout

@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from mailhooks.cli import SUPPRESSED_EXIT, app
+from mailhooks.cli import app
+from mailhooks.cli.suppress import SUPPRESSED_EXIT
 from mailhooks.errors import ConfigError
 from mailhooks.protocol.events import Kind
 from mailhooks.store.ingest import store_batch

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Table, delete, func, select, update
 
 from mailhooks.protocol.values import normalise_address
+from mailhooks.store.keys import address_hash
 from mailhooks.store.schema import addresses, events, messages, suppression_history, suppressions
-from mailhooks.store.suppressions import address_hash
 
 #: Rows per delete transaction: short enough that the writer never waits long for the lock.
 BATCH = 2_000
@@ -27,17 +27,40 @@ def apply_retention(engine: Engine, older_than: timedelta, batch: int = BATCH) -
     Addresses keep their counters (they are history, not raw data); the suppression list is
     never expired.
     """
-    cutoff = datetime.now(UTC) - older_than
-    removed_events = _delete_in_batches(
-        engine, events, events.c.id, events.c.received_at < cutoff, batch
-    )
-    removed_messages = _delete_in_batches(
-        engine, messages, messages.c.id, messages.c.last_event_at < cutoff, batch
-    )
+    expired_events, expired_messages = _expired(datetime.now(UTC) - older_than)
+    removed_events = _delete_in_batches(engine, events, events.c.id, expired_events, batch)
+    removed_messages = _delete_in_batches(engine, messages, messages.c.id, expired_messages, batch)
     return RetentionResult(removed_events, removed_messages)
 
 
-def _delete_in_batches(engine: Engine, table, key, condition, batch: int) -> int:  # type: ignore[no-untyped-def]
+def preview_retention(engine: Engine, older_than: timedelta) -> RetentionResult:
+    """What `apply_retention` would delete now, counted and left in place."""
+    expired_events, expired_messages = _expired(datetime.now(UTC) - older_than)
+    with engine.connect() as connection:
+        return RetentionResult(
+            _count(connection, events, expired_events),
+            _count(connection, messages, expired_messages),
+        )
+
+
+def _expired(cutoff: datetime) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """Events received before the cutoff, and messages whose last event is before it."""
+    return events.c.received_at < cutoff, messages.c.last_event_at < cutoff
+
+
+def _count(connection: Connection, table: Table, condition: ColumnElement[bool]) -> int:
+    return int(
+        connection.execute(select(func.count()).select_from(table).where(condition)).scalar_one()
+    )
+
+
+def _delete_in_batches(
+    engine: Engine,
+    table: Table,
+    key: ColumnElement[int],
+    condition: ColumnElement[bool],
+    batch: int,
+) -> int:
     """Delete in short transactions, each one statement.
 
     A single DELETE takes SQLite's write lock at once (waiting on the busy timeout like the
@@ -61,6 +84,18 @@ class PurgeResult:
     messages: int
     addresses: int
     suppression_entries: int
+
+
+def preview_purge(engine: Engine, address: str) -> PurgeResult:
+    """What `purge_address` would remove now, counted and left in place."""
+    address = normalise_address(address)
+    with engine.connect() as connection:
+        return PurgeResult(
+            _count(connection, events, events.c.address == address),
+            _count(connection, messages, messages.c.address == address),
+            _count(connection, addresses, addresses.c.address == address),
+            _count(connection, suppressions, suppressions.c.address_hash == address_hash(address)),
+        )
 
 
 def purge_address(engine: Engine, address: str) -> PurgeResult:

@@ -8,7 +8,6 @@ keep the block.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from mailhooks.protocol.events import Event, FailureType, Kind
 from mailhooks.protocol.failure_codes import describe_failure
 from mailhooks.protocol.values import normalise_address
 from mailhooks.store.engine import write_transaction
+from mailhooks.store.keys import address_hash
 from mailhooks.store.rows import StoredEvent
 from mailhooks.store.schema import events, suppression_history, suppressions
 from mailhooks.store.upsert import insert_for
@@ -48,10 +48,6 @@ class Suppression:
     source: str
     source_event_id: int | None
     updated_at: datetime
-
-
-def address_hash(address: str) -> str:
-    return hashlib.sha256(normalise_address(address).encode()).hexdigest()
 
 
 def apply_policy(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -10,12 +9,10 @@ from typing import Annotated
 import orjson
 import typer
 
-from mailhooks.cli_common import one_line_errors
+from mailhooks.cli.common import one_line_errors
 from mailhooks.errors import ConfigError
 from mailhooks.protocol.events import WireFormat
-from mailhooks.tools.check import run_checks
-from mailhooks.tools.check_report import render_text, report_json
-from mailhooks.tools.check_types import DEFAULT_TIMEOUT_S, CheckOptions, Status
+from mailhooks.tools.check_types import DEFAULT_TIMEOUT_S, Status
 
 #: Exit status when a check failed (1 stays "could not run", as in `suppress check`).
 CHECK_FAILED_EXIT = 3
@@ -25,11 +22,6 @@ _COLORS = {
     Status.FAIL: "red",
     Status.SKIP: "bright_black",
 }
-
-
-class CheckFormat(enum.StrEnum):
-    json = "json"
-    form = "form"
 
 
 def _paint(text: str, status: Status) -> str:
@@ -49,8 +41,8 @@ def check(
         ),
     ],
     wire_format: Annotated[
-        CheckFormat, typer.Option("--format", help="json (Event Webhook) or form (legacy API)")
-    ] = CheckFormat.json,
+        WireFormat, typer.Option("--format", help="json (Event Webhook) or form (legacy API)")
+    ] = WireFormat.JSON,
     server_id: Annotated[int, typer.Option(help="The ServerId to send")] = 1000,
     validation_key: Annotated[
         str | None, typer.Option(help="Legacy form endpoints: the key every answer must contain")
@@ -87,13 +79,17 @@ def check(
 
     Example: MAILHOOKS_CHECK_SECRET=KEY mailhooks check https://hooks.example.com/hooks/prod
     """
+    from mailhooks.tools.check import run_checks
+    from mailhooks.tools.check_report import render_text, report_json
+    from mailhooks.tools.check_types import CheckOptions
+
     if not secret:
         raise ConfigError("--secret (or MAILHOOKS_CHECK_SECRET) must not be empty")
     report = run_checks(
         CheckOptions(
             url=url,
             secret=secret,
-            wire_format=WireFormat(wire_format.value),
+            wire_format=wire_format,
             server_id=server_id,
             validation_key=validation_key,
             timeout_s=timeout,

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import enum
 import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from mailhooks.cli_common import fail, one_line_errors, write_json_lines
+from mailhooks.cli.common import fail, one_line_errors, write_json_lines
 from mailhooks.errors import ConfigError
 from mailhooks.protocol.events import WireFormat
 
@@ -21,11 +19,6 @@ TOKEN_ENV = "MAILHOOKS_API_TOKEN"
 INCOMPLETE_EXIT = 3
 
 
-class FormatChoice(enum.StrEnum):
-    json = "json"
-    form = "form"
-
-
 Secret = Annotated[
     str,
     typer.Option(
@@ -33,7 +26,7 @@ Secret = Annotated[
     ),
 ]
 Format = Annotated[
-    FormatChoice, typer.Option("--format", help="json (Event Webhook) or form (legacy)")
+    WireFormat, typer.Option("--format", help="json (Event Webhook) or form (legacy)")
 ]
 ServerId = Annotated[int, typer.Option("--server-id", help="ServerId in each notification")]
 ValidationKey = Annotated[
@@ -67,7 +60,7 @@ def send_command(
         str, typer.Argument(help="The endpoint, e.g. http://127.0.0.1:8000/hooks/default")
     ],
     secret: Secret,
-    wire_format: Format = FormatChoice.json,
+    wire_format: Format = WireFormat.JSON,
     server_id: ServerId = 1000,
     validation_key: ValidationKey = None,
     overrides: Annotated[
@@ -90,21 +83,22 @@ def send_command(
     """
     from mailhooks.tools import send as tool
 
-    fmt = WireFormat(wire_format.value)
-    if fmt is WireFormat.FORM and not validation_key:
+    if wire_format is WireFormat.FORM and not validation_key:
         raise ConfigError(
             "legacy form endpoints must echo the Validation Key in every answer; "
             f"give it with --validation-key or {VALIDATION_KEY_ENV} so the answer can be judged"
         )
     parsed = [tool.parse_override(item) for item in overrides or []]
     body, content_type = tool.build_body(
-        tool.parse_kind(event_type), fmt, secret=secret, server_id=server_id,
+        tool.parse_kind(event_type), wire_format, secret=secret, server_id=server_id,
         overrides=parsed, drop=drop or [],
     )  # fmt: skip
     result = tool.send(
-        url, body, content_type, wire_format=fmt, secret=secret,
+        url, body, content_type, wire_format=wire_format, secret=secret,
         validation_key=validation_key, timeout=timeout,
     )  # fmt: skip
+    from rich.console import Console
+
     out = Console(highlight=False, soft_wrap=True)
     out.print(f"POST {url} ({content_type}, {len(body)} bytes)", markup=False)
     out.print(result.shown_body.decode("utf-8", "replace"), markup=False)
@@ -141,7 +135,7 @@ def emulate_command(
     run_id: Annotated[
         str | None, typer.Option(help="Prefix of every MessageId (default: random)")
     ] = None,
-    wire_format: Format = FormatChoice.json,
+    wire_format: Format = WireFormat.JSON,
     server_id: ServerId = 1000,
     validation_key: ValidationKey = None,
     time_scale: Annotated[
@@ -193,7 +187,7 @@ def emulate_command(
         emulate_cli.Arguments(
             url=url, secret=secret, rate=rate, duration=duration, messages=messages,
             concurrency=concurrency, processes=processes, seed=seed, run_id=run_id,
-            wire_format=WireFormat(wire_format.value), server_id=server_id,
+            wire_format=wire_format, server_id=server_id,
             validation_key=validation_key, time_scale=time_scale, give_up_after=give_up_after,
             disable_after=disable_after, timeout=timeout,
             rates={

@@ -6,30 +6,29 @@ import contextlib
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-from rich.table import Table
-from sqlalchemy import func
 
-from mailhooks.api.export import csv_lines, ndjson_lines
-from mailhooks.api.models import EventOut, MessageOut, StatsOut, address_out, suppression_out
-from mailhooks.cli_common import (
+from mailhooks.cli.common import (
     DatabaseUrl,
+    Json,
     console,
     fail,
-    load_settings,
     one_line_errors,
     open_store,
+    plural,
     write_json_lines,
 )
 from mailhooks.protocol.events import Kind
 from mailhooks.protocol.values import to_datetime
-from mailhooks.store import queries, suppressions
-from mailhooks.store.schema import events
 
-Json = Annotated[bool, typer.Option("--json", help="JSON lines for scripts")]
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from mailhooks.api.models import EventOut
+    from mailhooks.store.queries import EventFilter
+
 KindOption = Annotated[Kind | None, typer.Option(help="Only this kind")]
 EndpointOption = Annotated[str | None, typer.Option(help="Only this endpoint")]
 AddressOption = Annotated[str | None, typer.Option(help="Only this recipient")]
@@ -47,8 +46,10 @@ def _filter(
     mailing_id: str | None,
     since: str | None,
     until: str | None,
-) -> queries.EventFilter:
-    return queries.EventFilter(
+) -> EventFilter:
+    from mailhooks.store.queries import EventFilter
+
+    return EventFilter(
         kind=kind.value if kind else None,
         endpoint=endpoint,
         address=address,
@@ -67,6 +68,8 @@ def _moment(option: str, text: str | None) -> datetime | None:
 
 
 def _events_table(rows: list[EventOut]) -> Table:
+    from rich.table import Table
+
     table = Table("id", "occurred (UTC)", "kind", "address", "message", "endpoint", "detail")
     for event in rows:
         detail = f"{event.failure.code} {event.failure.text}" if event.failure else ""
@@ -94,7 +97,10 @@ def events_command(
 
     Example: mailhooks events --kind failed --since 2026-11-01
     """
-    engine = open_store(load_settings(database_url=database_url))
+    from mailhooks.api.models import EventOut
+    from mailhooks.store import queries
+
+    engine = open_store(database_url)
     where = _filter(kind, endpoint, address, message_id, mailing_id, since, until)
     rows = [
         EventOut.of(row) for row in queries.list_events(engine, where, before_id=None, limit=limit)
@@ -102,7 +108,7 @@ def events_command(
     if as_json:
         write_json_lines(row.model_dump(mode="json") for row in rows)
         return
-    console.print(_events_table(rows))
+    console().print(_events_table(rows))
 
 
 def message_command(
@@ -112,7 +118,10 @@ def message_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Status and timeline of a message (by MessageId, optionally one recipient)."""
-    engine = open_store(load_settings(database_url=database_url))
+    from mailhooks.api.models import EventOut, MessageOut
+    from mailhooks.store import queries
+
+    engine = open_store(database_url)
     found = queries.find_messages(engine, message_id=message_id, address=address)
     if not found:
         fail(f"no message {message_id!r}")
@@ -124,16 +133,21 @@ def message_command(
             write_json_lines([{**payload, "events": [e.model_dump(mode="json") for e in timeline]}])
             continue
         flags = [name for name in ("opened", "clicked", "unsubscribed") if getattr(message, name)]
-        console.print(
+        console().print(
             f"[bold]{message.message_id}[/bold] to {message.address}: "
             f"[bold]{message.status or 'no status'}[/bold] {' '.join(flags)}"
         )
-        console.print(_events_table(timeline))
+        console().print(_events_table(timeline))
 
 
 def address_command(address: str, as_json: Json = False, database_url: DatabaseUrl = None) -> None:
     """History of an address: status, failures, complaints, suppression, recent messages."""
-    engine = open_store(load_settings(database_url=database_url))
+    from rich.table import Table
+
+    from mailhooks.api.models import address_out, suppression_out
+    from mailhooks.store import queries, suppressions
+
+    engine = open_store(database_url)
     summary = queries.address_summary(engine, address)
     entry = suppressions.get_suppression(engine, address)
     if summary is None and entry is None:
@@ -143,21 +157,31 @@ def address_command(address: str, as_json: Json = False, database_url: DatabaseU
         shown = address_out(summary, suppression) if summary is not None else suppression
         write_json_lines([shown.model_dump(mode="json")])
         return
-    if summary is not None:
-        console.print(
-            f"[bold]{summary['address']}[/bold]: last status {summary['last_status'] or '-'}; "
-            f"{summary['permanent_failures']} permanent, {summary['temporary_failures']} temporary "
-            f"failures, {summary['complaints']} complaints"
+    name = summary["address"] if summary is not None else suppression.address or address
+    if suppression.suppressed:
+        since = f" since {suppression.since:%Y-%m-%d %H:%M}Z" if suppression.since else ""
+        console().print(
+            f"[bold]{name}: SUPPRESSED[/bold]{since} ({suppression.source}): {suppression.reason}",
+            highlight=False,
         )
-    reason = f"yes - {suppression.reason}" if suppression.suppressed else "no"
-    console.print(f"suppressed: {reason}")
-    if summary is not None:
-        table = Table("message", "status", "last event (UTC)")
-        for message in summary["messages"]:
-            moment = message["last_event_at"]
-            shown_at = f"{moment:%Y-%m-%d %H:%M}" if moment else ""
-            table.add_row(message["message_id"], message["status"] or "", shown_at)
-        console.print(table)
+    else:
+        lifted = f" (lifted: {suppression.reason})" if suppression.reason else ""
+        console().print(f"[bold]{name}[/bold]: not suppressed{lifted}", highlight=False)
+    if summary is None:
+        return
+    console().print(
+        f"{plural(summary['permanent_failures'], 'permanent failure')}, "
+        f"{plural(summary['temporary_failures'], 'temporary failure')}, "
+        f"{plural(summary['complaints'], 'complaint')}; latest event status: "
+        f"{summary['last_status'] or '-'}",
+        highlight=False,
+    )
+    table = Table("message", "status", "last event (UTC)")
+    for message in summary["messages"]:
+        moment = message["last_event_at"]
+        shown_at = f"{moment:%Y-%m-%d %H:%M}" if moment else ""
+        table.add_row(message["message_id"], message["status"] or "", shown_at)
+    console().print(table)
 
 
 def stats_command(
@@ -169,9 +193,14 @@ def stats_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Events per kind per hour or day, with delivery, bounce and complaint rates."""
+    from rich.table import Table
+
+    from mailhooks.api.models import StatsOut
+    from mailhooks.store import queries
+
     if bucket not in ("hour", "day"):
         fail("--bucket must be hour or day")
-    engine = open_store(load_settings(database_url=database_url))
+    engine = open_store(database_url)
     where = _filter(None, endpoint, None, None, None, since, until)
     stats = StatsOut.of(bucket, queries.event_counts(engine, where, bucket))
     if as_json:
@@ -181,9 +210,9 @@ def stats_command(
     table = Table("start (UTC)", *kinds)
     for row in stats.buckets:
         table.add_row(row.start, *(str(row.counts.get(kind, 0)) for kind in kinds))
-    console.print(table)
+    console().print(table)
     rates = stats.rates
-    console.print(
+    console().print(
         "delivery " + _percent(rates.delivery) + ", bounce " + _percent(rates.bounce)
         + ", complaint " + _percent(rates.complaint)
     )  # fmt: skip
@@ -211,9 +240,16 @@ def export_command(
 
     Example: mailhooks export --format csv --since 2026-11-01 -o november.csv
     """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    from sqlalchemy import func
+
+    from mailhooks.api.export import csv_lines, ndjson_lines
+    from mailhooks.store import queries
+    from mailhooks.store.schema import events
+
     if export_format not in ("ndjson", "csv"):
         fail("--format must be ndjson or csv")
-    engine = open_store(load_settings(database_url=database_url))
+    engine = open_store(database_url)
     where = _filter(kind, endpoint, address, message_id, mailing_id, since, until)
     with engine.connect() as connection:
         total = connection.execute(
@@ -224,7 +260,7 @@ def export_command(
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=console,
+        console=console(),
         disable=output is None,
     )
     sink_context = output.open("wb") if output else contextlib.nullcontext(sys.stdout.buffer)

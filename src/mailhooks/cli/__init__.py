@@ -1,0 +1,28 @@
+"""The `mailhooks` command: thin Typer commands over the library, one module per group.
+
+Command modules import only Typer and light modules at the top; each command imports
+what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from mailhooks.cli import check, db, endpoint, query, retention, send, serve, suppress, token
+from mailhooks.cli.common import fail
+from mailhooks.errors import ConfigError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="Receive, store and query SocketLabs email event notifications.", no_args_is_help=True
+)
+for _group in (serve, endpoint, db, suppress, retention, token, query, send, check):
+    _group.register(app)
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as error:  # raised before a command's wrapper (e.g. in option parsing)
+        fail(error.message)

@@ -1,0 +1,78 @@
+"""`mailhooks retention apply` and `mailhooks purge`: the commands that delete events."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+
+from mailhooks.cli.common import DatabaseUrl, DryRun, one_line_errors, open_store, plural
+from mailhooks.errors import ConfigError
+
+retention_app = typer.Typer(help="Delete old raw events.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(retention_app, name="retention")
+    app.command()(one_line_errors(purge))
+
+
+@retention_app.command("apply")
+@one_line_errors
+def retention_apply(
+    older_than: Annotated[str, typer.Option(help="Age such as 90d, 12h or 30m")],
+    dry_run: DryRun = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Delete events received longer ago than --older-than, in short transactions.
+
+    Messages whose last event is that old go too; addresses keep their counters and the
+    suppression list is never expired. Example: mailhooks retention apply --older-than 90d
+    """
+    from mailhooks.store.retention import apply_retention, preview_retention
+
+    age = parse_age(older_than)
+    engine = open_store(database_url)
+    if dry_run:
+        result = preview_retention(engine, age)
+        typer.echo(
+            f"would delete {plural(result.events, 'event')} and "
+            f"{plural(result.messages, 'message')} older than {older_than} "
+            "(dry run: nothing changed)"
+        )
+        return
+    result = apply_retention(engine, age)
+    typer.echo(
+        f"deleted {plural(result.events, 'event')} and {plural(result.messages, 'message')} "
+        f"older than {older_than}"
+    )
+
+
+def purge(address: str, dry_run: DryRun = False, database_url: DatabaseUrl = None) -> None:
+    """Remove every event and derived row of an address (privacy requests).
+
+    A suppression survives as a hash of the address, so the address stays blocked.
+    """
+    from mailhooks.store.retention import preview_purge, purge_address
+
+    engine = open_store(database_url)
+    result = preview_purge(engine, address) if dry_run else purge_address(engine, address)
+    verb = "would purge" if dry_run else "purged"
+    kept = plural(result.suppression_entries, "suppression entry", "suppression entries")
+    typer.echo(
+        f"{verb} {address}: {plural(result.events, 'event')}, "
+        f"{plural(result.messages, 'message')}, {plural(result.addresses, 'address row')}; "
+        f"{kept} kept as a hash" + (" (dry run: nothing changed)" if dry_run else "")
+    )
+
+
+def parse_age(text: str) -> timedelta:
+    """'90d', '12h', '30m' or '45s' as a timedelta."""
+    units = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+    number, unit = text[:-1], text[-1:].lower()
+    if unit not in units or not number.isdigit() or int(number) <= 0:
+        raise ConfigError(
+            f"age {text[:20]!r} must be a positive number with d, h, m or s (e.g. 90d)"
+        )
+    return timedelta(**{units[unit]: int(number)})
