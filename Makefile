@@ -5,6 +5,9 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
+# Compile bytecode at install, as pip does: without it every `mailhooks` command compiles
+# its libraries again wherever bytecode is not written (PYTHONDONTWRITEBYTECODE).
+export UV_COMPILE_BYTECODE := 1
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .PHONY: run test lint typecheck check bench clean
