@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mailhooks.api import endpoints as endpoint_routes
 from mailhooks.api.auth import AdminToken, ReadToken
 from mailhooks.api.cursor import decode_cursor, encode_cursor
+from mailhooks.api.docs import add_docs
 from mailhooks.api.export import csv_lines, ndjson_lines
 from mailhooks.api.models import (
     AddressOut,
@@ -53,7 +54,7 @@ def create_api(engine: Engine, endpoints_changed: Callable[[], None] = lambda: N
         version="1",
         # Mounted at /api: the spec is served at /api/openapi.json, paths start /v1.
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # add_docs serves it, with Swagger UI's files from mailhooks
         redoc_url=None,
         responses=_ERRORS,
         dependencies=[Depends(_no_nul)],
@@ -66,6 +67,7 @@ def create_api(engine: Engine, endpoints_changed: Callable[[], None] = lambda: N
     api.add_exception_handler(OperationalError, _store_unavailable)
     _routes(api)
     api.include_router(endpoint_routes.router)
+    add_docs(api)
     api.openapi = lambda: _openapi_without_422(api)  # type: ignore[method-assign]
     return api
 
