@@ -218,14 +218,19 @@ def test_rebuild_gives_the_incremental_rows_and_the_cli_reports_counts(
     incremental = message_rows(engine), address_rows(engine)
     assert len(incremental[0]) == 8 and len(incremental[1]) == 5
     result = rebuild_derived(engine, chunk=3)  # several chunks merge into the same rows
-    assert (result.events, result.messages, result.addresses) == (16, 8, 5)
+    assert (result.events, result.messages.after, result.addresses.after) == (16, 8, 5)
+    assert (result.messages.changed, result.addresses.changed, result.status_changes) == (0, 0, 0)
     assert (message_rows(engine), address_rows(engine)) == incremental
     with engine.begin() as connection:
         connection.execute(delete(messages))
         connection.execute(delete(addresses))
     outcome = runner.invoke(app, ["db", "rebuild", "--database-url", database_url])
     assert outcome.exit_code == 0, outcome.output
-    assert "rebuilt from 16 events: 8 messages, 5 addresses" in outcome.stdout
+    assert outcome.stdout.splitlines() == [
+        "rebuilt from 16 events",
+        "  messages:  0 -> 8 rows, 8 added, 0 removed, 0 changed, 0 kept; 0 status changes",
+        "  addresses: 0 -> 5 rows, 5 added, 0 removed, 0 changed, 0 kept",
+    ]
     assert (message_rows(engine), address_rows(engine)) == incremental
 
 

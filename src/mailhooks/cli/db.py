@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Annotated
+
 import typer
 
-from mailhooks.cli.common import DatabaseUrl, one_line_errors, open_store
+from mailhooks.cli.common import DatabaseUrl, DryRun, one_line_errors, open_store, plural
 from mailhooks.store.direct import SCHEMA_HEAD, SCHEMA_REVISIONS, require_store
 from mailhooks.store.location import database_url as resolve_url
 from mailhooks.store.location import locate, prepare_directory
+
+if TYPE_CHECKING:
+    from mailhooks.store.rebuild import TableChange
 
 db_app = typer.Typer(
     help="The store's schema, and recomputing derived state.", no_args_is_help=True
@@ -51,12 +56,45 @@ def db_status(database_url: DatabaseUrl = None) -> None:
 
 @db_app.command("rebuild")
 @one_line_errors
-def db_rebuild(database_url: DatabaseUrl = None) -> None:
-    """Recompute messages and addresses from the stored events."""
+def db_rebuild(
+    dry_run: DryRun = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Also recompute rows whose history includes deleted events, from the "
+            "remaining events only (that history is then lost)",
+        ),
+    ] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Recompute messages and addresses from the stored events.
+
+    Rows whose history includes events no longer stored (retention) are kept as they are
+    unless --force. Holds the store's write lock while it runs: receivers answer 503
+    meanwhile and SocketLabs retries. Try --dry-run first.
+    """
     from mailhooks.store.rebuild import rebuild_derived
 
-    result = rebuild_derived(open_store(database_url))
+    result = rebuild_derived(open_store(database_url), dry_run=dry_run, force=force)
+    verb = "rebuilt" if result.applied else "would rebuild"
     typer.echo(
-        f"rebuilt from {result.events} events: {result.messages} messages, "
-        f"{result.addresses} addresses"
+        f"{verb} from {plural(result.events, 'event')}"
+        + ("" if result.applied else " (dry run: nothing changed)")
+    )
+    typer.echo(
+        f"  messages:  {_change(result.messages)}; {plural(result.status_changes, 'status change')}"
+    )
+    typer.echo(f"  addresses: {_change(result.addresses)}")
+    if result.messages.kept or result.addresses.kept:
+        typer.echo(
+            "  kept as they were: their history includes events no longer stored "
+            "(retention); --force recomputes them from the remaining events and loses it"
+        )
+
+
+def _change(change: TableChange) -> str:
+    return (
+        f"{change.before:,} -> {change.after:,} rows, {change.added:,} added, "
+        f"{change.removed:,} removed, {change.changed:,} changed, {change.kept:,} kept"
     )

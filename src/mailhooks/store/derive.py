@@ -13,7 +13,7 @@ import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, case, or_
+from sqlalchemy import ColumnElement, Connection, Table, and_, case, or_
 from sqlalchemy.engine import Dialect
 
 from mailhooks.protocol.events import Event
@@ -60,39 +60,48 @@ def apply_new_events(connection: Connection, stored: Sequence[StoredEvent]) -> N
     upsert_addresses(connection, fold_addresses(events))
 
 
-def upsert_messages(connection: Connection, states: Mapping[MessageKey, MessageState]) -> None:
+def upsert_messages(
+    connection: Connection, states: Mapping[MessageKey, MessageState], table: Table = messages
+) -> None:
+    """Merge per-message states into `table` (`messages`, or a table of the same columns)."""
     if not states:
         return
     rows = [_message_values(key, states[key]) for key in sorted(states)]
-    _compiled(_message_upsert, connection, rows).run_many(connection, rows)
+    _compiled(_message_upsert, connection, table, rows).run_many(connection, rows)
 
 
-def upsert_addresses(connection: Connection, states: Mapping[str, AddressState]) -> None:
+def upsert_addresses(
+    connection: Connection, states: Mapping[str, AddressState], table: Table = addresses
+) -> None:
+    """Merge per-address states into `table` (`addresses`, or a table of the same columns)."""
     if not states:
         return
     rows = [{"address": address, **_address_values(states[address])} for address in sorted(states)]
-    _compiled(_address_upsert, connection, rows).run_many(connection, rows)
+    _compiled(_address_upsert, connection, table, rows).run_many(connection, rows)
 
 
 def _compiled(
-    build: Callable[[str], Any], connection: Connection, rows: Sequence[dict[str, Any]]
+    build: Callable[[str, Table], Any],
+    connection: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
 ) -> CompiledStatement:
-    return _compile(build, connection.dialect, tuple(rows[0]))
+    return _compile(build, connection.dialect, table, tuple(rows[0]))
 
 
 @functools.cache
 def _compile(
-    build: Callable[[str], Any], dialect: Dialect, columns: tuple[str, ...]
+    build: Callable[[str, Table], Any], dialect: Dialect, table: Table, columns: tuple[str, ...]
 ) -> CompiledStatement:
     """Compiled once per backend: SQLAlchemy's per-row work cost more than the upsert."""
-    return CompiledStatement.of(build(dialect.name), dialect, columns)
+    return CompiledStatement.of(build(dialect.name, table), dialect, columns)
 
 
 @functools.cache
-def _message_upsert(dialect_name: str) -> Any:
+def _message_upsert(dialect_name: str, table: Table) -> Any:
     """Built once per backend: constructing it costs more than running it."""
-    statement: Any = insert_for(dialect_name, messages)
-    new, old = statement.excluded, messages.c
+    statement: Any = insert_for(dialect_name, table)
+    new, old = statement.excluded, table.c
     merged: dict[str, Any] = {
         "status": case((_rank(new.status) > _rank(old.status), new.status), else_=old.status),
         "opened": or_(old.opened, new.opened),
@@ -110,9 +119,9 @@ def _message_upsert(dialect_name: str) -> Any:
 
 
 @functools.cache
-def _address_upsert(dialect_name: str) -> Any:
-    statement: Any = insert_for(dialect_name, addresses)
-    new, old = statement.excluded, addresses.c
+def _address_upsert(dialect_name: str, table: Table) -> Any:
+    statement: Any = insert_for(dialect_name, table)
+    new, old = statement.excluded, table.c
     # Same order as AddressState.merge: a status with a later time wins; at the same
     # time (or both without one) the higher rank wins.
     later = and_(

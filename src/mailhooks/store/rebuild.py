@@ -1,56 +1,261 @@
 """`mailhooks db rebuild`: recompute messages and addresses from the stored events.
 
-It folds events through the same code as ingestion, chunk by chunk, so its result equals
-the incremental one (a property test holds it to that).
+The events are folded through the same code as ingestion, chunk by chunk, into scratch
+tables; only then are the stored rows compared with them and replaced. A stored row whose
+history reaches beyond the events still stored (retention deleted some) cannot be
+recomputed, so it is kept as it is unless the caller forces the recomputation; a dry run
+compares and changes nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import reduce
+from operator import add
+from typing import Any
 
 import orjson
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Engine,
+    MetaData,
+    Table,
+    UniqueConstraint,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+)
 
 from mailhooks.protocol.events import Event, Kind, WireFormat
 from mailhooks.store.derive import fold_addresses, fold_messages, upsert_addresses, upsert_messages
-from mailhooks.store.schema import addresses, events, messages
+from mailhooks.store.engine import write_transaction
+from mailhooks.store.schema import MESSAGE_COUNT_KINDS, addresses, events, messages
 
 CHUNK = 10_000
+
+_MESSAGE_KEY = ("server_id", "mailing_id", "message_id", "address")
+_scratch = MetaData()
+#: The recomputed rows, built before anything stored is touched (temporary: per connection).
+rebuilt_messages = Table(
+    "rebuilt_messages",
+    _scratch,
+    *(Column(column.name, column.type) for column in messages.columns if column.name != "id"),
+    UniqueConstraint(*_MESSAGE_KEY),
+    prefixes=["TEMPORARY"],
+)
+rebuilt_addresses = Table(
+    "rebuilt_addresses",
+    _scratch,
+    *(
+        Column(column.name, column.type, primary_key=column.primary_key)
+        for column in addresses.columns
+    ),
+    prefixes=["TEMPORARY"],
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TableChange:
+    """How one derived table compares before and after the rebuild."""
+
+    before: int
+    after: int
+    #: Keys the rebuild creates (events stored without derivation) or drops (forced only).
+    added: int
+    removed: int
+    #: Keys in both whose values differ.
+    changed: int
+    #: Stored rows left as they were: their history includes events no longer stored.
+    kept: int
 
 
 @dataclass(frozen=True, slots=True)
 class RebuildResult:
     events: int
-    messages: int
-    addresses: int
+    messages: TableChange
+    addresses: TableChange
+    #: Messages whose status differs afterwards (part of `messages.changed`).
+    status_changes: int
+    #: False for a dry run: nothing was written.
+    applied: bool
 
 
-def rebuild_derived(engine: Engine, chunk: int = CHUNK) -> RebuildResult:
-    """Replace messages and addresses by a fresh fold of every stored event (one transaction)."""
-    seen = 0
-    with engine.begin() as connection:
+def rebuild_derived(
+    engine: Engine, *, chunk: int = CHUNK, dry_run: bool = False, force: bool = False
+) -> RebuildResult:
+    """Recompute messages and addresses from every stored event, in one transaction.
+
+    Args:
+        chunk: events read and folded at a time.
+        dry_run: compare only; the transaction is rolled back.
+        force: recompute rows whose history includes events no longer stored too, from
+            the remaining events only (their counts drop and their status may change).
+    """
+    with _transaction(engine, dry_run=dry_run) as connection:
+        _scratch.drop_all(connection, checkfirst=True)
+        _scratch.create_all(connection)
+        folded = _fold_events(connection, chunk)
+        kept_messages = kept_addresses = 0
+        if not force:
+            kept_messages = _keep(
+                connection, messages, rebuilt_messages, _message_key(), _lost_message_history
+            )
+            kept_addresses = _keep(
+                connection, addresses, rebuilt_addresses, _address_key(), _lost_address_history
+            )
+        message_change = _compare(
+            connection, messages, rebuilt_messages, _message_key(), kept_messages
+        )
+        address_change = _compare(
+            connection, addresses, rebuilt_addresses, _address_key(), kept_addresses
+        )
+        status_changes = _count(
+            connection,
+            select(func.count())
+            .select_from(messages.join(rebuilt_messages, _message_key()))
+            .where(messages.c.status.is_distinct_from(rebuilt_messages.c.status)),
+        )
+        if not dry_run:
+            _replace(connection, messages, rebuilt_messages)
+            _replace(connection, addresses, rebuilt_addresses)
+        _scratch.drop_all(connection)
+    return RebuildResult(folded, message_change, address_change, status_changes, not dry_run)
+
+
+@contextlib.contextmanager
+def _transaction(engine: Engine, *, dry_run: bool) -> Iterator[Connection]:
+    """A write transaction that keeps writers out; a dry run reads one snapshot instead.
+
+    Writers wait for the rebuilt rows, then merge their events into them: without the lock
+    an event committed mid-rebuild would be read by a later chunk and merged twice. On
+    SQLite the write transaction holds the only write lock; receivers answer 503 when it
+    outlasts their busy timeout, and SocketLabs retries.
+    """
+    if dry_run:
+        with engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execution_options(isolation_level="REPEATABLE READ")
+            transaction = connection.begin()
+            try:
+                yield connection
+            finally:
+                transaction.rollback()
+        return
+    with write_transaction(engine) as connection:
         if connection.dialect.name == "postgresql":
-            # Writers wait for the rebuilt rows, then merge their events into them; without
-            # the lock an event committed mid-rebuild would be read by a later chunk and
-            # counted twice. (SQLite: the rebuild already holds the only write lock.)
             connection.exec_driver_sql("LOCK TABLE messages, addresses IN EXCLUSIVE MODE")
-        connection.execute(delete(messages))
-        connection.execute(delete(addresses))
-        last_id = 0
-        while True:
-            rows = connection.execute(
-                select(events).where(events.c.id > last_id).order_by(events.c.id).limit(chunk)
-            ).all()
-            if not rows:
-                break
-            batch = [stored_event(row) for row in rows]
-            upsert_messages(connection, fold_messages(batch))
-            upsert_addresses(connection, fold_addresses(batch))
-            seen += len(rows)
-            last_id = rows[-1].id
-        message_count = connection.execute(select(func.count()).select_from(messages)).scalar_one()
-        address_count = connection.execute(select(func.count()).select_from(addresses)).scalar_one()
-    return RebuildResult(seen, message_count, address_count)
+        yield connection
+
+
+def _fold_events(connection: Connection, chunk: int) -> int:
+    seen, last_id = 0, 0
+    while True:
+        rows = connection.execute(
+            select(events).where(events.c.id > last_id).order_by(events.c.id).limit(chunk)
+        ).all()
+        if not rows:
+            return seen
+        batch = [stored_event(row) for row in rows]
+        upsert_messages(connection, fold_messages(batch), rebuilt_messages)
+        upsert_addresses(connection, fold_addresses(batch), rebuilt_addresses)
+        seen += len(rows)
+        last_id = rows[-1].id
+
+
+def _message_key() -> ColumnElement[bool]:
+    return and_(*(messages.c[name] == rebuilt_messages.c[name] for name in _MESSAGE_KEY))
+
+
+def _address_key() -> ColumnElement[bool]:
+    return addresses.c.address == rebuilt_addresses.c.address
+
+
+def _message_total(table: Table) -> ColumnElement[int]:
+    return reduce(add, (table.c[f"{kind}_count"] for kind in MESSAGE_COUNT_KINDS))
+
+
+def _lost_message_history() -> ColumnElement[bool]:
+    """The stored message counts more events than remain: some were deleted."""
+    return _message_total(messages) > _message_total(rebuilt_messages)
+
+
+def _lost_address_history() -> ColumnElement[bool]:
+    """The stored address counts more failures or complaints than its remaining events.
+
+    A FailureType read the other way moves failures between permanent and temporary, so
+    only their sum tells that events are missing.
+    """
+    stored, rebuilt = addresses.c, rebuilt_addresses.c
+    return or_(
+        stored.permanent_failures + stored.temporary_failures
+        > rebuilt.permanent_failures + rebuilt.temporary_failures,
+        stored.complaints > rebuilt.complaints,
+    )
+
+
+def _keep(
+    connection: Connection,
+    stored: Table,
+    rebuilt: Table,
+    same_key: ColumnElement[bool],
+    lost_history: Any,
+) -> int:
+    """Put back the stored rows that cannot be recomputed; how many there were.
+
+    A row cannot be recomputed when its events are all gone (no rebuilt row) or some are
+    (`lost_history`). Its rebuilt version is dropped and the stored one copied over.
+    """
+    connection.execute(delete(rebuilt).where(exists().where(same_key, lost_history())))
+    unrecomputable = select(*(stored.c[column.name] for column in rebuilt.columns)).where(
+        ~exists().where(same_key)
+    )
+    kept = _count(connection, select(func.count()).select_from(unrecomputable.subquery()))
+    connection.execute(
+        insert(rebuilt).from_select([column.name for column in rebuilt.columns], unrecomputable)
+    )
+    return kept
+
+
+def _compare(
+    connection: Connection, stored: Table, rebuilt: Table, same_key: ColumnElement[bool], kept: int
+) -> TableChange:
+    values = [column.name for column in rebuilt.columns]
+    differs = or_(*(stored.c[name].is_distinct_from(rebuilt.c[name]) for name in values))
+    return TableChange(
+        before=_count(connection, select(func.count()).select_from(stored)),
+        after=_count(connection, select(func.count()).select_from(rebuilt)),
+        added=_count(
+            connection, select(func.count()).select_from(rebuilt).where(~exists().where(same_key))
+        ),
+        removed=_count(
+            connection, select(func.count()).select_from(stored).where(~exists().where(same_key))
+        ),
+        changed=_count(
+            connection,
+            select(func.count()).select_from(stored.join(rebuilt, same_key)).where(differs),
+        ),
+        kept=kept,
+    )
+
+
+def _replace(connection: Connection, stored: Table, rebuilt: Table) -> None:
+    columns = [column.name for column in rebuilt.columns]
+    connection.execute(delete(stored))
+    connection.execute(
+        insert(stored).from_select(columns, select(*(rebuilt.c[name] for name in columns)))
+    )
+
+
+def _count(connection: Connection, query: Any) -> int:
+    return int(connection.execute(query).scalar_one())
 
 
 def stored_event(row: object) -> Event:
