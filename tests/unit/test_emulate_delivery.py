@@ -13,6 +13,7 @@ from mailhooks.protocol.events import WireFormat
 from mailhooks.tools.emulate import EmulateOptions, deliver
 from mailhooks.tools.emulate_delivery import ABANDONED, ACKNOWLEDGED, GIVEN_UP, Stats
 from mailhooks.tools.emulate_http import HttpConnection, HttpError, build_request, parse_target
+from mailhooks.tools.emulate_report import summary
 from mailhooks.tools.emulate_retry import RetryPolicy
 from tests.support import free_port
 
@@ -205,3 +206,43 @@ def test_a_silent_endpoint_times_out() -> None:
             connection.close()
 
     asyncio.run(main())
+
+
+def test_elapsed_covers_the_whole_run_through_an_outage() -> None:
+    """An outage puts the pacer behind; the reported time must still be the real run time."""
+    outage_s = 1.0
+    back_at: list[float] = []
+
+    def script(_n: int) -> bytes:
+        if not back_at:
+            back_at.append(time.monotonic() + outage_s)
+        return BUSY if time.monotonic() < back_at[0] else OK
+
+    async def main() -> Stats:
+        server, port, _bodies = await serve(script)
+        policy = RetryPolicy(time_scale=1200)  # a 1-minute retry waits 50 ms
+        async with server:
+            return await deliver(options(port, rate=40, messages=15, policy=policy))
+
+    started = time.monotonic()
+    stats = run(main())
+    took = time.monotonic() - started
+    assert stats.failures["503"] > 0 and stats.acknowledged == stats.events
+    assert took > outage_s
+    # From the first post to the last answer: all of the run but the server's setup.
+    assert took - 0.2 <= stats.elapsed <= took
+    report = summary(stats)
+    assert report["elapsed_s"] == round(stats.elapsed, 3)
+    assert report["acknowledged_per_s"] == round(stats.acknowledged / stats.elapsed, 1)
+
+
+def test_merged_stats_span_from_the_first_start_to_the_last_outcome() -> None:
+    """Processes start at different moments: the run lasts longer than any one of them."""
+    merged = Stats()
+    merged.merge(Stats(acknowledged=30, started=100.0, finished=102.0))
+    merged.merge(Stats(acknowledged=30, started=100.5, finished=103.0, disabled_at=101.5))
+    merged.merge(Stats())  # a process that never ran changes nothing
+    assert merged.elapsed == 3.0
+    assert merged.disabled_after == 1.5
+    report = summary(merged)
+    assert report["elapsed_s"] == 3.0 and report["acknowledged_per_s"] == 20.0

@@ -51,12 +51,32 @@ class Stats:
     failures: Counter[str] = field(default_factory=Counter)
     #: Seconds of every attempt that got an answer.
     latencies: array[float] = field(default_factory=lambda: array("d"))
-    #: Real seconds of the delivery (first post to last outcome).
-    elapsed: float = 0.0
-    #: Seconds after the start when the endpoint was disabled.
-    disabled_after: float | None = None
+    # Moments as `time.monotonic()` stamps, not durations, so that processes merge into one
+    # span: that clock is system-wide (Linux, macOS, Windows), so stamps from processes on
+    # one host compare, while the longest of several per-process durations would leave out
+    # the time between their starts.
+    #: When the delivery began (None: it never ran).
+    started: float | None = None
+    #: The last outcome: an answer, a give-up, or the abandoning at the end of the run.
+    finished: float | None = None
+    #: When the endpoint was disabled.
+    disabled_at: float | None = None
     #: message index -> one state per event.
     states: dict[int, bytearray] = field(default_factory=dict)
+
+    @property
+    def elapsed(self) -> float:
+        """Real seconds from the start to the last outcome: what throughput is computed over."""
+        if self.started is None or self.finished is None:
+            return 0.0
+        return max(0.0, self.finished - self.started)
+
+    @property
+    def disabled_after(self) -> float | None:
+        """Seconds after the start when the endpoint was disabled."""
+        if self.disabled_at is None or self.started is None:
+            return None
+        return self.disabled_at - self.started
 
     def merge(self, other: Stats) -> None:
         for name in ("events", "attempts", "acknowledged", "retried_events", "retries"):
@@ -65,12 +85,18 @@ class Stats:
         self.abandoned += other.abandoned
         self.failures.update(other.failures)
         self.latencies.extend(other.latencies)
-        self.elapsed = max(self.elapsed, other.elapsed)
-        if other.disabled_after is not None:
-            self.disabled_after = min(
-                self.disabled_after or other.disabled_after, other.disabled_after
-            )
+        self.started = _earliest(self.started, other.started)
+        self.finished = _latest(self.finished, other.finished)
+        self.disabled_at = _earliest(self.disabled_at, other.disabled_at)
         self.states.update(other.states)
+
+
+def _earliest(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _latest(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
 
 
 class _Item:
@@ -121,7 +147,9 @@ class Delivery:
         self._in_flight = 0
         self._stream_done = False
         self._stopping = False
-        self._t0 = 0.0
+        #: Where the rate's schedule starts: moved forward when the pacer falls far behind
+        #: (an outage), so it is not the start of the run (that is `stats.started`).
+        self._pace_origin = 0.0
         self._key = settings.validation_key.encode() if settings.validation_key else None
 
     def stop(self) -> None:
@@ -129,19 +157,19 @@ class Delivery:
         self._stopping = True
 
     async def run(self) -> Stats:
-        self._t0 = time.monotonic()
+        self._pace_origin = self.stats.started = time.monotonic()
         workers = [asyncio.ensure_future(self._work()) for _ in range(self.settings.concurrency)]
         try:
             await asyncio.gather(*workers)
         finally:
             for worker in workers:
                 worker.cancel()
-            self.stats.elapsed = time.monotonic() - self._t0
-            if self.health.disabled_at is not None:
-                self.stats.disabled_after = self.health.disabled_at - self._t0
+            self.stats.disabled_at = self.health.disabled_at
             for _due, _seq, item in self._retries:
                 self._settle(item, ABANDONED)
             self._retries.clear()
+            if self.stats.finished is None:  # nothing was sent: the run is all there is
+                self.stats.finished = time.monotonic()
         return self.stats
 
     async def _work(self) -> None:
@@ -183,9 +211,9 @@ class Delivery:
         if not self._stream_done:
             rate = self.settings.rate
             if rate > 0:
-                slot = self._t0 + self._issued / rate
+                slot = self._pace_origin + self._issued / rate
                 if slot < now - 1.0:  # far behind: forgive the debt instead of bursting
-                    self._t0 = now - self._issued / rate
+                    self._pace_origin = now - self._issued / rate
                 elif slot > now:
                     return min(slot - now, self._retries[0][0] - now if self._retries else wait)
             new = self._next_new()
@@ -251,6 +279,7 @@ class Delivery:
         return self._key is None or self._key in response.body
 
     def _settle(self, item: _Item, state: int) -> None:
+        self.stats.finished = time.monotonic()
         self.stats.states[item.index][item.number] = state
         if item.attempts > 1:
             self.stats.retried_events += 1
