@@ -11,15 +11,17 @@ from typing import Any
 import orjson
 import pytest
 import trustme
+from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
 from mailhooks.cli import app
 from mailhooks.cli_check import CHECK_FAILED_EXIT
-from mailhooks.protocol.events import WireFormat
+from mailhooks.protocol.events import Kind, WireFormat
 from mailhooks.store.endpoints import add_endpoint
 from mailhooks.store.engine import create_store_engine
 from mailhooks.store.migrate import upgrade
-from mailhooks.tools.check import check_names, run_checks
+from mailhooks.store.schema import events
+from mailhooks.tools.check import CHECK_ADDRESS, SAMPLE_EVENTS, check_names, run_checks
 from mailhooks.tools.check_types import CheckOptions, CheckResult, Report, Status
 from tests.integration.broken_receivers import (
     GoodReceiver,
@@ -99,7 +101,9 @@ def test_refused_connection_names_the_port_and_skips_the_rest() -> None:
     report = check(f"http://127.0.0.1:{port}/hook")
     assert_only_failure(report, "connect", f"nothing listens on port {port}")
     skipped = [r for r in report.results if r.status is Status.SKIP]
-    assert len(skipped) == len(check_names(WireFormat.JSON)) - 2
+    ran = ["secret-length", "dns", "connect"]
+    assert [r.name for r in report.results if r.status is not Status.SKIP] == ran
+    assert len(skipped) == len(check_names(WireFormat.JSON)) - len(ran)
     assert all(r.detail == "needs connect to pass" for r in skipped)
 
 
@@ -372,3 +376,58 @@ def test_mailhooks_itself_passes_every_check_in_both_formats(
         expected = {n: "warn" if n in ("dns", "tls") else "pass" for n in check_names(wire_format)}
         assert checks == expected
     assert SECRET not in server.log_text()
+
+
+def stored_kinds(engine: Engine, endpoint_id: int, address: str | None) -> dict[Kind, int]:
+    """How many events of each kind the receiver stored for one endpoint and address."""
+    where = events.c.address == address if address is not None else events.c.address.is_(None)
+    query = (
+        select(events.c.kind, func.count())
+        .where(events.c.endpoint_id == endpoint_id, where)
+        .group_by(events.c.kind)
+    )
+    with engine.connect() as connection:
+        return {Kind(kind): count for kind, count in connection.execute(query).all()}
+
+
+@pytest.mark.slow
+def test_check_stores_exactly_the_sample_events_it_announces(
+    start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    """SAMPLE_EVENTS per run for CHECK_ADDRESS, in both formats; --validation-only adds none."""
+    engine = create_store_engine(f"sqlite:///{tmp_path / 'mailhooks.db'}")
+    upgrade(engine)
+    hooks = add_endpoint(
+        engine, "hooks", wire_format=WireFormat.JSON, server_id=4321, secret=SECRET
+    )
+    legacy = add_endpoint(
+        engine,
+        "legacy",
+        wire_format=WireFormat.FORM,
+        server_id=4321,
+        secret=SECRET,
+        validation_key=VALIDATION_KEY,
+    )
+    server = start_server(str(engine.url))
+    for endpoint, wire_format in [(hooks, WireFormat.JSON), (legacy, WireFormat.FORM)]:
+        url = f"{server.url}/hooks/{endpoint.name}"
+        assert check(url, wire_format, server_id=4321).ok
+        assert stored_kinds(engine, endpoint.id, CHECK_ADDRESS) == SAMPLE_EVENTS
+        # Besides them: the Validation, stored without an address; the wrong key was refused.
+        assert stored_kinds(engine, endpoint.id, None) == {Kind.VALIDATION: 1}
+        assert check(url, wire_format, server_id=4321, validation_only=True).ok
+        assert stored_kinds(engine, endpoint.id, CHECK_ADDRESS) == SAMPLE_EVENTS
+        assert check(url, wire_format, server_id=4321).ok  # a second run: fresh MessageIds
+        twice = {kind: 2 * count for kind, count in SAMPLE_EVENTS.items()}
+        assert stored_kinds(engine, endpoint.id, CHECK_ADDRESS) == twice
+        # Every Validation has the same content: one event, posted three times.
+        assert stored_kinds(engine, endpoint.id, None) == {Kind.VALIDATION: 1}
+    with engine.connect() as connection:
+        repeats = connection.execute(
+            select(events.c.kind, events.c.duplicate_count).where(
+                events.c.address == CHECK_ADDRESS, events.c.duplicate_count > 0
+            )
+        ).all()
+    # The duplicate check's second copy: counted on its first, once per full run and endpoint.
+    assert sorted(repeats) == [(Kind.DELIVERED.value, 1)] * 4
+    engine.dispose()

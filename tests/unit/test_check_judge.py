@@ -11,13 +11,14 @@ from mailhooks.tools.check_judge import (
     judge_latency,
     judge_post,
     judge_secret_echo,
+    judge_secret_length,
     judge_validation,
     judge_validation_key,
     judge_wrong_key,
-    secret_forms,
 )
 from mailhooks.tools.check_net import parse_target
-from mailhooks.tools.check_types import Answer, Status
+from mailhooks.tools.check_types import Answer, Status, passed
+from mailhooks.tools.secret_text import secret_forms
 
 JSON = "application/json"
 KEY = "VALIDATION-KEY-1"
@@ -126,13 +127,42 @@ def test_duplicate_needs_the_first_copy_accepted() -> None:
     assert "first copy" in first.detail
 
 
-@pytest.mark.parametrize("secret", ["s3cr3t/key+x", 'quo"te'])
-def test_secret_echo_is_found_in_any_encoding(secret: str) -> None:
+@pytest.mark.parametrize("secret", ["s3cr3t/key+x-Long-Enough", 'quo"te-Long-Enough'])
+def test_secret_echo_is_found_in_any_encoding_even_inside_other_text(secret: str) -> None:
     for form in secret_forms(secret):
         result = judge_secret_echo([("a", ok()), ("b", ok(f"x{form}y"))], secret)
         assert result.status is Status.FAIL
         assert result.detail.endswith("the answer to: b")
     assert judge_secret_echo([("a", ok("fine"))], secret).status is Status.PASS
+
+
+@pytest.mark.parametrize("secret", ["s3cr3t/key+x", 'quo"te', "ok"])
+def test_a_short_secret_echo_is_found_as_a_whole_word_only_and_warns(secret: str) -> None:
+    """A short key inside a longer word is ordinary text; as a whole word it may be one too."""
+    for form in secret_forms(secret):
+        echoed = judge_secret_echo([("a", ok()), ("b", ok(f"key={form}&x"))], secret)
+        assert echoed.status is Status.WARN
+        assert echoed.detail == "a word equal to the secret key is in the answer to: b"
+        assert "cannot be told apart from an ordinary word" in (echoed.cause or "")
+        inside = judge_secret_echo([("a", ok(f"x{form}y")), ("b", ok(f"{form}2"))], secret)
+        assert inside.status is Status.PASS, form
+    assert judge_secret_echo([("a", ok('{"status":"okay"}'))], "ok").status is Status.PASS
+    assert judge_secret_echo([("a", ok('{"status":"ok"}'))], "ok").status is Status.WARN
+
+
+def test_secret_length_warns_below_16_characters() -> None:
+    short = judge_secret_length("abc")
+    assert short.status is Status.WARN
+    assert short.detail.startswith("the secret key is 3 characters, fewer than 16")
+    assert "about 20 characters" in (short.cause or "")
+    assert "cannot be told apart from ordinary text" in (short.cause or "")
+    assert "32 characters" in (short.fix or "")
+    assert judge_secret_length("x").detail.startswith("the secret key is 1 character,")
+    assert judge_secret_length("k" * 15).status is Status.WARN
+    assert judge_secret_length("k" * 16) == passed(
+        "secret-length", "the secret key is 16 characters"
+    )
+    assert judge_secret_length("").status is Status.WARN
 
 
 def test_latency_fails_on_a_timeout_and_warns_when_slow() -> None:
@@ -161,3 +191,13 @@ def test_parse_target(url: str, parts: tuple[str, str, int]) -> None:
 def test_parse_target_refuses_what_is_not_an_http_url(url: str) -> None:
     with pytest.raises(ConfigError):
         parse_target(url)
+
+
+def test_counts_in_details_are_singular_for_one() -> None:
+    assert judge_latency([ok(elapsed_s=0.1)], 10).detail.startswith("slowest of 1 answer: ")
+    late = judge_latency([Answer(None, timed_out=True)], 10)
+    assert late.detail == "1 of 1 post got no answer within 10 s"
+    assert judge_secret_echo([("a", ok())], "a-secret-long-enough").detail == (
+        "none of 1 answer contains the secret key"
+    )
+    assert judge_latency([ok(), ok()], 10).detail.startswith("slowest of 2 answers: ")

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
+import orjson
+import pytest
+
 from mailhooks.protocol.events import WireFormat
 from mailhooks.tools.check_report import redactor, render_text, report_json, shown_url
 from mailhooks.tools.check_types import Report, Status, failed, passed, skipped, warned
+from tests.unit.test_redact import occurrences
 
 SECRET = "Top-Secret/Key+1"
 
@@ -71,3 +77,65 @@ def test_redactor_catches_encoded_forms_and_url_passwords() -> None:
     assert redact(f"a Top-Secret%2FKey%2B1 b {SECRET}") == "a [redacted] b [redacted]"
     assert redactor("")("unchanged") == "unchanged"
     assert shown_url("https://h/x") == "https://h/x"
+
+
+def short_secret_report(secret: str) -> Report:
+    """A report whose ordinary words contain a short secret, and that carries it twice."""
+    return Report(
+        f"http://127.0.0.1:8000/hooks/x?key={secret}",
+        WireFormat.JSON,
+        [
+            warned("secret-length", "the secret key is short", "easy to guess", "use a long key"),
+            passed("dns", "127.0.0.1 -> 127.0.0.1: a loopback address"),
+            failed(
+                "validation",
+                f"HTTP 500, said {secret!r}",
+                "the handler failed: it crashed on the Validation, or its storage is down",
+                "look at the receiver's log for this request",
+            ),
+        ],
+    )
+
+
+def test_a_short_secret_is_hidden_as_a_word_and_the_rest_stays_readable() -> None:
+    secret = "lo"  # inside "loopback", "look" and "log"
+    report = short_secret_report(secret)
+    lines = render_text(report, secret)
+    assert lines[0] == "mailhooks check http://127.0.0.1:8000/hooks/x?key=[redacted] (json)"
+    assert lines[4] == "  PASS  dns            127.0.0.1 -> 127.0.0.1: a loopback address"
+    assert lines[5] == "  FAIL  validation     HTTP 500, said '[redacted]'"
+    assert "the handler failed: it crashed on the Validation, or its storage is down" in lines[6]
+    assert lines[7].endswith("fix:   look at the receiver's log for this request")
+    data = report_json(report, secret)
+    assert data["url"].endswith("?key=[redacted]")
+    assert data["checks"][2]["detail"] == "HTTP 500, said '[redacted]'"
+    assert data["checks"][1]["detail"] == "127.0.0.1 -> 127.0.0.1: a loopback address"
+
+
+@pytest.mark.parametrize("secret", ["a", "ab", "1", "0m", "PASS", "key", "rea", "e", "%"])
+def test_a_short_secret_never_stands_alone_in_the_report(secret: str) -> None:
+    """The guarantee for a short key: no whole-word occurrence, in the text or the JSON."""
+    report = short_secret_report(secret)
+    shown = [
+        *render_text(report, secret, lambda text, _status: f"\x1b[1m{text}\x1b[0m"),
+        orjson.dumps(report_json(report, secret)).decode(),
+    ]
+    for text in shown:
+        assert occurrences(text.replace("\x1b[1m", "").replace("\x1b[0m", ""), secret) == []
+
+
+def test_painting_follows_redaction_so_escape_codes_stay_whole() -> None:
+    def bold(text: str, _status: Status) -> str:
+        return f"\x1b[1m{text}\x1b[0m"
+
+    lines = render_text(short_secret_report("0m"), "0m", bold)
+    assert lines[4].startswith("  \x1b[1mPASS\x1b[0m  dns ")
+    lines = render_text(short_secret_report("PASS"), "PASS", bold)
+    assert lines[4].startswith("  [redacted]  dns ")  # a status word equal to the key
+
+
+def test_a_long_secret_is_hidden_even_inside_other_text() -> None:
+    secret = "Hx7-Rk2p-Secret-Q9ab"
+    assert redactor(secret)(f"x{secret}y and x{quote(secret, safe='')}y") == (
+        "x[redacted]y and x[redacted]y"
+    )

@@ -120,3 +120,16 @@ def test_the_shown_body_never_holds_the_secret(wire_format: WireFormat) -> None:
     assert secret.encode() not in shown and b"[redacted]" in shown
     if wire_format is WireFormat.JSON:
         assert orjson.loads(shown)["SecretKey"] == "[redacted]"
+
+
+def test_a_short_secret_is_hidden_as_a_whole_word_and_the_body_stays_readable() -> None:
+    body, _ = build_body(
+        Kind.QUEUED, WireFormat.JSON, secret="a", server_id=1,
+        overrides=[parse_override("Subject=a note about a")],
+    )  # fmt: skip
+    shown = orjson.loads(redacted(body, WireFormat.JSON, "a"))
+    assert shown["SecretKey"] == "[redacted]"
+    assert shown["Subject"] == "[redacted] note about [redacted]"
+    assert shown["Address"] == "recipient@example.com"
+    assert shown["MailingId"] == "SL5233439-5474023"
+    assert redacted(b"\xff a \xff", WireFormat.JSON, "a") == b"\xff [redacted] \xff"

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import httpx
@@ -28,6 +31,7 @@ from mailhooks.tools.check_judge import (
     judge_latency,
     judge_post,
     judge_secret_echo,
+    judge_secret_length,
     judge_validation,
     judge_validation_key,
     judge_wrong_key,
@@ -35,6 +39,7 @@ from mailhooks.tools.check_judge import (
 )
 from mailhooks.tools.check_net import check_connect, check_dns, check_tls, parse_target, tls_context
 from mailhooks.tools.check_types import Answer, CheckOptions, CheckResult, Report, Status, skipped
+from mailhooks.tools.wording import plural
 
 #: Recipient of the sample events, so they are easy to find (and purge) in the receiver.
 CHECK_ADDRESS = "mailhooks-check@example.com"
@@ -43,11 +48,26 @@ UNKNOWN_TYPE = "MailhooksCheckUnknownType"
 #: Largest part of an answer body read; the Validation Key must appear within it.
 ANSWER_LIMIT = 64 * 1024
 EVENT_CHECKS = ("unknown-fields", "unknown-type", "duplicate")
+#: What the EVENT_CHECKS leave in a mailhooks receiver, by kind, all for CHECK_ADDRESS: the
+#: unknown-fields post and the first copy of the duplicate are Delivered events, the
+#: unknown-type post is stored as `unknown`, and the second copy of the duplicate is
+#: recognised and not stored again. Every run adds this many (each sample has a fresh
+#: MessageId); --validation-only adds none. Not counted here: the Validation, which
+#: mailhooks stores as one `validation` event without an address (every later Validation
+#: is the same content, so a repeat of it), and the wrong-key post, which it refuses.
+#: `sample_posts` is what is sent; tests hold the two to each other.
+SAMPLE_EVENTS: Mapping[Kind, int] = MappingProxyType({Kind.DELIVERED: 2, Kind.UNKNOWN: 1})
+
+
+def describe_sample_events() -> str:
+    """SAMPLE_EVENTS in words: "3 sample events (2 delivered, 1 unknown)"."""
+    kinds = ", ".join(f"{count} {kind.value}" for kind, count in SAMPLE_EVENTS.items())
+    return f"{plural(sum(SAMPLE_EVENTS.values()), 'sample event')} ({kinds})"
 
 
 def check_names(wire_format: WireFormat) -> list[str]:
     """Every check, in the order they run and are reported."""
-    names = ["dns", "connect", "tls", "post", "validation"]
+    names = ["secret-length", "dns", "connect", "tls", "post", "validation"]
     if wire_format is WireFormat.FORM:
         names.append("validation-key")
     return [*names, "wrong-key", *EVENT_CHECKS, "secret-not-echoed", "latency"]
@@ -59,6 +79,7 @@ def run_checks(options: CheckOptions) -> Report:
     context = tls_context(options.ca_file)
     report = Report(options.url, options.wire_format)
     results = report.results
+    results.append(judge_secret_length(options.secret))
     dns, addresses = check_dns(target, options.timeout_s)
     results.append(dns)
     if dns.status is not Status.FAIL:
@@ -179,22 +200,42 @@ def _http_checks(poster: _Poster, options: CheckOptions) -> list[CheckResult]:
     return results
 
 
-def _event_checks(poster: _Poster, echo_key: str | None, timeout: float) -> list[CheckResult]:
-    """Three Delivered samples: with extra fields, with an unknown Type, and sent twice."""
-    extra = poster.fields(Kind.DELIVERED)
+@dataclass(frozen=True, slots=True)
+class SamplePost:
+    """One post of the EVENT_CHECKS; `label` names it in the secret-not-echoed detail."""
+
+    check: str
+    label: str
+    fields: dict[str, Any]
+
+
+def sample_posts(
+    delivered: Callable[[], dict[str, Any]], wire_format: WireFormat
+) -> list[SamplePost]:
+    """What the EVENT_CHECKS post, in order; `delivered()` gives a fresh Delivered sample.
+
+    Delivered with undocumented fields, an unknown Type, and one Delivered sent twice.
+    """
+    extra = delivered()
     extra["MailhooksCheckUndocumented"] = "a field SocketLabs might add"
-    if poster.options.wire_format is WireFormat.JSON:
+    if wire_format is WireFormat.JSON:
         extra["MailhooksCheckNested"] = {"Added": ["later", 2]}
-    unknown = poster.fields(Kind.DELIVERED)
+    unknown = delivered()
     unknown["Type"] = UNKNOWN_TYPE
-    repeated = poster.fields(Kind.DELIVERED)
+    repeated = delivered()
     return [
-        judge_event("unknown-fields", poster.post("unknown fields", extra), echo_key, timeout),
-        judge_event("unknown-type", poster.post("an unknown Type", unknown), echo_key, timeout),
-        judge_duplicate(
-            poster.post("a Delivered", repeated),
-            poster.post("its duplicate", repeated),
-            echo_key,
-            timeout,
-        ),
+        SamplePost("unknown-fields", "unknown fields", extra),
+        SamplePost("unknown-type", "an unknown Type", unknown),
+        SamplePost("duplicate", "a Delivered", repeated),
+        SamplePost("duplicate", "its duplicate", repeated),
+    ]
+
+
+def _event_checks(poster: _Poster, echo_key: str | None, timeout: float) -> list[CheckResult]:
+    posts = sample_posts(lambda: poster.fields(Kind.DELIVERED), poster.options.wire_format)
+    extra, unknown, first, second = (poster.post(post.label, post.fields) for post in posts)
+    return [
+        judge_event("unknown-fields", extra, echo_key, timeout),
+        judge_event("unknown-type", unknown, echo_key, timeout),
+        judge_duplicate(first, second, echo_key, timeout),
     ]

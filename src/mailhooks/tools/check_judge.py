@@ -5,9 +5,7 @@ No I/O here, so every verdict can be unit-tested from a hand-made `Answer`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from urllib.parse import quote, quote_plus
 
 from mailhooks.protocol.events import WireFormat
 from mailhooks.tools.check_types import (
@@ -19,6 +17,8 @@ from mailhooks.tools.check_types import (
     skipped,
     warned,
 )
+from mailhooks.tools.secret_text import SHORT_SECRET_CHARS, is_short, secret_pattern
+from mailhooks.tools.wording import plural
 
 _RETRIED = "a refused post is retried for up to 4 days"
 #: What each event check posts, why SocketLabs may send it, and the fix.
@@ -62,11 +62,28 @@ def no_answer(name: str, answer: Answer, timeout_s: float) -> CheckResult:
     )
 
 
-def secret_forms(secret: str) -> set[str]:
-    """The secret as it may appear in a body: raw, URL-encoded, JSON-escaped."""
+def judge_secret_length(secret: str) -> CheckResult:
+    """A short key is guessable, and cannot be told apart from ordinary words in a report."""
     if not secret:
-        return set()
-    return {secret, quote_plus(secret), quote(secret, safe=""), json.dumps(secret)[1:-1]}
+        return warned(
+            "secret-length",
+            "no secret key given",
+            "without the key every post is refused, so most checks cannot pass",
+            "pass the endpoint's secret key with --secret (or MAILHOOKS_CHECK_SECRET)",
+        )
+    length = plural(len(secret), "character")
+    if not is_short(secret):
+        return passed("secret-length", f"the secret key is {length}")
+    return warned(
+        "secret-length",
+        f"the secret key is {length}, fewer than {SHORT_SECRET_CHARS}: this report hides it "
+        "only where it stands as a whole word",
+        "a short key is easy to guess (SocketLabs' keys are about 20 characters), and it "
+        "cannot be told apart from ordinary text: a word equal to it is hidden too, and "
+        "secret-not-echoed may take such a word in an answer for the key",
+        "use a long random key in the receiver and here: the one SocketLabs shows, or for a "
+        "test receiver the 32 characters `mailhooks endpoint add` generates without --secret",
+    )
 
 
 def judge_post(answer: Answer, content_type: str, timeout_s: float) -> CheckResult:
@@ -247,11 +264,22 @@ def judge_duplicate(
 
 def judge_secret_echo(answers: Sequence[tuple[str, Answer]], secret: str) -> CheckResult:
     """No answer may repeat the secret key: answers end up in logs and test-tool output."""
-    forms = secret_forms(secret)
-    echoed = [label for label, answer in answers if any(form in answer.body for form in forms)]
+    pattern = secret_pattern(secret)
+    echoed = [
+        label for label, answer in answers if pattern is not None and pattern.search(answer.body)
+    ]
     if not echoed:
         return passed(
-            "secret-not-echoed", f"none of {len(answers)} answers contains the secret key"
+            "secret-not-echoed",
+            f"none of {plural(len(answers), 'answer')} contains the secret key",
+        )
+    if is_short(secret):  # found as a whole word, but a short key may be an ordinary word
+        return warned(
+            "secret-not-echoed",
+            f"a word equal to the secret key is in the answer to: {', '.join(echoed)}",
+            "a key this short cannot be told apart from an ordinary word in an answer; if "
+            "it is an echo, proxies, logs and SocketLabs' test tool keep the key",
+            "use a long key (see secret-length) and check again; never put the key in an answer",
         )
     return failed(
         "secret-not-echoed",
@@ -269,7 +297,7 @@ def judge_latency(answers: Sequence[Answer], timeout_s: float) -> CheckResult:
     if late:
         return failed(
             "latency",
-            f"{len(late)} of {len(answers)} posts got no answer within {timeout_s:g} s",
+            f"{len(late)} of {plural(len(answers), 'post')} got no answer within {timeout_s:g} s",
             "the handler is slower than a sender waits; an unanswered post is retried, "
             "which makes duplicates",
             "store the event and answer at once; do slow work after answering",
@@ -277,7 +305,8 @@ def judge_latency(answers: Sequence[Answer], timeout_s: float) -> CheckResult:
     if not answered:
         return skipped("latency", "no answers to time")
     slowest = max(answer.elapsed_s for answer in answered)
-    detail = f"slowest of {len(answered)} answer(s): {ms(slowest)} (timeout {timeout_s:g} s)"
+    of = plural(len(answered), "answer")
+    detail = f"slowest of {of}: {ms(slowest)} (timeout {timeout_s:g} s)"
     if slowest >= min(SLOW_ANSWER_S, timeout_s / 2):
         return warned(
             "latency",

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from mailhooks.errors import ConfigError, first_line
 from mailhooks.protocol.events import WireFormat
 from mailhooks.tools.check_types import CheckResult, failed, passed, warned
+from mailhooks.tools.wording import plural
 
 #: Where SocketLabs posts from (PROTOCOL.md §0.3): what a firewall must let in.
 SOCKETLABS_SOURCES = "142.0.176.0/20 (notifications) and 52.152.150.178 (validation, tests)"
@@ -180,10 +181,11 @@ def check_tls(
     days = (expires - datetime.now(UTC)).days
     detail = f"{version}, certificate valid for {target.host} until {expires:%Y-%m-%d}"
     if days < EXPIRY_WARNING_DAYS:
+        within = f"in {plural(days, 'day')}" if days > 0 else "within a day"
         return warned(
             "tls",
             detail,
-            f"the certificate expires in {days} days",
+            f"the certificate expires {within}",
             "renew it (e.g. certbot renew) and reload the server",
         )
     return passed("tls", detail)

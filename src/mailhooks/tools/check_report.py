@@ -1,7 +1,8 @@
 """The report of `mailhooks check` as text lines or a JSON object, the secret always redacted.
 
 Redaction happens here, on every string, because a broken receiver may echo the secret
-into an answer that then appears in a check's detail.
+into an answer that then appears in a check's detail. How a short secret is matched
+(as a whole word only) is `secret_text`'s rule; the secret-length check says when it applies.
 """
 
 from __future__ import annotations
@@ -12,22 +13,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from mailhooks.protocol.redact import REDACTED
-from mailhooks.tools.check_judge import secret_forms
 from mailhooks.tools.check_types import CheckResult, Report, Status
+from mailhooks.tools.secret_text import redactor as redactor  # re-exported
 
 Styler = Callable[[str, Status], str]
-
-
-def redactor(secret: str) -> Callable[[str], str]:
-    """A function that removes the secret (in any encoding) and URL passwords from text."""
-    forms = sorted(secret_forms(secret), key=len, reverse=True)
-
-    def redact(text: str) -> str:
-        for form in forms:
-            text = text.replace(form, REDACTED)
-        return text
-
-    return redact
 
 
 def shown_url(url: str) -> str:
@@ -56,8 +45,13 @@ def render_text(report: Report, secret: str, style: Styler | None = None) -> lis
     lines = [redact(f"mailhooks check {shown_url(report.url)} ({report.wire_format.value})")]
     width = max((len(result.name) for result in report.results), default=0)
     for result in report.results:
-        label = paint(f"{result.status.value.upper():<4}", result.status)
-        lines.append(redact(f"  {label}  {result.name:<{width}}  {result.detail}"))
+        label = f"{result.status.value.upper():<4}"
+        line = redact(f"  {label}  {result.name:<{width}}  {result.detail}")
+        # Painted after redaction, so that redaction never cuts into a terminal escape code,
+        # and only while the label is intact (a short secret may equal a status word).
+        if line.startswith(f"  {label}  "):
+            line = f"  {paint(label, result.status)}{line[len(label) + 2 :]}"
+        lines.append(line)
         pad = " " * (width + 10)
         if result.cause:
             lines.append(redact(f"{pad}cause: {result.cause}"))

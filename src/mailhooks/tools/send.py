@@ -18,9 +18,9 @@ import orjson
 
 from mailhooks.errors import ConfigError, first_line
 from mailhooks.protocol.events import Kind, WireFormat
-from mailhooks.protocol.redact import REDACTED, redact_form, redact_json
+from mailhooks.protocol.redact import redact_form, redact_json
 from mailhooks.protocol.samples import SAMPLE_KINDS, encode, sample_fields
-from mailhooks.tools.check_judge import secret_forms
+from mailhooks.tools.secret_text import redactor
 
 #: Names `send` takes for each kind; "sent" is what the SocketLabs UI calls Delivered.
 KIND_NAMES: dict[str, Kind] = {kind.value: kind for kind in SAMPLE_KINDS} | {"sent": Kind.DELIVERED}
@@ -145,7 +145,11 @@ def redacted(body: bytes, wire_format: WireFormat, secret: str) -> bytes:
         safe = redact_json(body) if wire_format is WireFormat.JSON else redact_form(body)
     except (ValueError, UnicodeDecodeError):
         safe = body
-    return safe.replace(secret.encode(), REDACTED.encode()) if secret else safe
+    if not secret:
+        return safe
+    # surrogateescape: any bytes round-trip, so a body that is not UTF-8 is redacted too.
+    text = redactor(secret)(safe.decode("utf-8", "surrogateescape"))
+    return text.encode("utf-8", "surrogateescape")
 
 
 def send(
@@ -166,9 +170,7 @@ def send(
     except httpx.HTTPError as error:
         raise ConfigError(f"no answer from {url}: {first_line(error)}") from error
     elapsed = time.perf_counter() - started
-    answer = response.text[:2000]
-    for form in sorted(secret_forms(secret), key=len, reverse=True):
-        answer = answer.replace(form, REDACTED)  # some receivers echo what they were sent
+    answer = redactor(secret)(response.text[:2000])  # some receivers echo what they were sent
     return SendResult(
         shown_body=redacted(body, wire_format, secret),
         content_type=content_type,
