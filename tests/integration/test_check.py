@@ -15,7 +15,7 @@ from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
 from mailhooks.cli import app
-from mailhooks.cli_check import CHECK_FAILED_EXIT
+from mailhooks.cli.check import CHECK_FAILED_EXIT
 from mailhooks.protocol.events import Kind, WireFormat
 from mailhooks.store.endpoints import add_endpoint
 from mailhooks.store.engine import create_store_engine
@@ -431,3 +431,11 @@ def test_check_stores_exactly_the_sample_events_it_announces(
     # The duplicate check's second copy: counted on its first, once per full run and endpoint.
     assert sorted(repeats) == [(Kind.DELIVERED.value, 1)] * 4
     engine.dispose()
+
+
+def test_the_help_states_what_a_run_stores() -> None:
+    from mailhooks.cli.check import check
+    from mailhooks.tools.check import describe_sample_events
+
+    assert check.__doc__ is not None
+    assert describe_sample_events() in " ".join(check.__doc__.split())

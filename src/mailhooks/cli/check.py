@@ -74,8 +74,9 @@ def check(
 
     Exit status: 0 when no check failed (warnings allowed), 3 when one did; 1 or 2 when it
     could not run (bad URL, CA file or option).
-    The non-Validation checks post three sample Delivered events to
-    mailhooks-check@example.com; use --validation-only to send none.
+    Without --validation-only, a mailhooks receiver stores 3 sample events (2 delivered,
+    1 unknown) for mailhooks-check@example.com: the duplicate's second copy is not stored
+    again and the wrong-key post is refused; --validation-only sends only Validations.
 
     Example: MAILHOOKS_CHECK_SECRET=KEY mailhooks check https://hooks.example.com/hooks/prod
     """

@@ -113,9 +113,3 @@ def write_json_lines(rows: Iterable[Any]) -> None:
     """One JSON object per line on stdout, for scripts (`--json`)."""
     for row in rows:
         sys.stdout.write(orjson.dumps(row).decode() + "\n")
-
-
-def plural(count: int, singular: str, plural_form: str | None = None) -> str:
-    """`1 event`, `2 events`, `0 entries`."""
-    word = singular if count == 1 else plural_form or f"{singular}s"
-    return f"{count:,} {word}"

@@ -6,10 +6,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mailhooks.cli.common import DatabaseUrl, DryRun, one_line_errors, open_store, plural
+from mailhooks.cli.common import DatabaseUrl, DryRun, one_line_errors, open_store
 from mailhooks.store.direct import SCHEMA_HEAD, SCHEMA_REVISIONS, require_store
 from mailhooks.store.location import database_url as resolve_url
 from mailhooks.store.location import locate, prepare_directory
+from mailhooks.wording import plural
 
 if TYPE_CHECKING:
     from mailhooks.store.rebuild import TableChange

@@ -17,11 +17,11 @@ from mailhooks.cli.common import (
     fail,
     one_line_errors,
     open_store,
-    plural,
     write_json_lines,
 )
 from mailhooks.protocol.events import Kind
 from mailhooks.protocol.values import to_datetime
+from mailhooks.wording import plural
 
 if TYPE_CHECKING:
     from rich.table import Table

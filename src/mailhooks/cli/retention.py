@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from mailhooks.cli.common import DatabaseUrl, DryRun, one_line_errors, open_store, plural
+from mailhooks.cli.common import DatabaseUrl, DryRun, one_line_errors, open_store
 from mailhooks.errors import ConfigError
+from mailhooks.wording import plural
 
 retention_app = typer.Typer(help="Delete old raw events.", no_args_is_help=True)
 

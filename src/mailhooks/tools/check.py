@@ -39,7 +39,7 @@ from mailhooks.tools.check_judge import (
 )
 from mailhooks.tools.check_net import check_connect, check_dns, check_tls, parse_target, tls_context
 from mailhooks.tools.check_types import Answer, CheckOptions, CheckResult, Report, Status, skipped
-from mailhooks.tools.wording import plural
+from mailhooks.wording import plural
 
 #: Recipient of the sample events, so they are easy to find (and purge) in the receiver.
 CHECK_ADDRESS = "mailhooks-check@example.com"

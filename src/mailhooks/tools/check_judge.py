@@ -18,7 +18,7 @@ from mailhooks.tools.check_types import (
     warned,
 )
 from mailhooks.tools.secret_text import SHORT_SECRET_CHARS, is_short, secret_pattern
-from mailhooks.tools.wording import plural
+from mailhooks.wording import plural
 
 _RETRIED = "a refused post is retried for up to 4 days"
 #: What each event check posts, why SocketLabs may send it, and the fix.

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from mailhooks.errors import ConfigError, first_line
 from mailhooks.protocol.events import WireFormat
 from mailhooks.tools.check_types import CheckResult, failed, passed, warned
-from mailhooks.tools.wording import plural
+from mailhooks.wording import plural
 
 #: Where SocketLabs posts from (PROTOCOL.md §0.3): what a firewall must let in.
 SOCKETLABS_SOURCES = "142.0.176.0/20 (notifications) and 52.152.150.178 (validation, tests)"
