@@ -6,7 +6,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
 
 from mailhooks.store import migrate
 from mailhooks.store.engine import create_store_engine
@@ -21,14 +21,26 @@ def _downgrade(engine: Engine, revision: str) -> None:
 
 
 def _schema(engine: Engine) -> dict[str, list[str]]:
-    """Each table's columns and index names: what a step must restore exactly."""
+    """Each table's columns and index names, and AUTOINCREMENT on SQLite: what a step must
+    restore exactly."""
     inspector = inspect(engine)
+    autoincrement = _sqlite_autoincrement_tables(engine)
     return {
         table: sorted(column["name"] for column in inspector.get_columns(table))
         + sorted(str(index["name"]) for index in inspector.get_indexes(table))
+        + (["AUTOINCREMENT"] if table in autoincrement else [])
         for table in inspector.get_table_names()
         if table != "alembic_version"
     }
+
+
+def _sqlite_autoincrement_tables(engine: Engine) -> set[str]:
+    """Tables whose ids SQLite never reuses (compare_metadata does not look at this)."""
+    if engine.dialect.name != "sqlite":
+        return set()
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'table'"))
+        return {name for name, sql in rows if "AUTOINCREMENT" in sql.upper()}
 
 
 def test_each_migration_downgrades_and_upgrades_again(database_url: str) -> None:
@@ -49,6 +61,12 @@ def test_each_migration_downgrades_and_upgrades_again(database_url: str) -> None
     assert _schema(engine) == schemas[revisions[-1]]
     with engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), metadata) == []
+    if engine.dialect.name == "sqlite":
+        assert _sqlite_autoincrement_tables(engine) == {
+            table.name
+            for table in metadata.tables.values()
+            if table.dialect_options["sqlite"]["autoincrement"]
+        }
     engine.dispose()
 
 

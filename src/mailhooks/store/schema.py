@@ -101,6 +101,10 @@ events = Table(
     #: How many times the same event was posted again after the first.
     Column("duplicate_count", Integer, nullable=False),
     Column("last_seen_at", UTCDateTime, nullable=False),
+    # The feed hands out events after a consumer's last id, so an id must never come back:
+    # without AUTOINCREMENT, SQLite gives max(id) + 1, an id already handed out once the
+    # newest events are purged or expired (0005). PostgreSQL's sequence never goes back.
+    sqlite_autoincrement=True,
 )
 #: Address lookups, purge by address, and the temporary-failure window of the policy.
 Index("ix_events_address_occurred_at", events.c.address, events.c.occurred_at)
