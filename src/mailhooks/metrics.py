@@ -13,6 +13,18 @@ requests = Counter(
     ["endpoint", "kind", "status"],
     registry=registry,
 )
+duplicates = Counter(
+    "mailhooks_duplicates",
+    "Posts of an event already stored (SocketLabs retries): answered 200, not stored again",
+    registry=registry,
+)
+failure_type_evidence = Counter(
+    "mailhooks_failure_type_evidence",
+    "Accepted Failed posts whose SMTP evidence agrees or disagrees with FailureType as the "
+    "endpoint reads it",
+    ["endpoint", "verdict"],
+    registry=registry,
+)
 unauthorized = Counter(
     "mailhooks_unauthorized", "Posts answered 401 (wrong or missing key)", registry=registry
 )

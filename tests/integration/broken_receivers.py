@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
-#: Fields a strict receiver knows (the documented Delivered and Validation ones).
+#: Fields a strict receiver knows (the documented Delivered, Failed and Validation ones).
 KNOWN_FIELDS = frozenset(
     [
         "Type",
@@ -33,6 +33,12 @@ KNOWN_FIELDS = frozenset(
         "LocalIp",
         "RemoteMta",
         "Data",
+        "FromAddress",
+        "Reason",
+        "BounceStatus",
+        "DiagnosticCode",
+        "FailureType",
+        "FailureCode",
     ]
 )
 KNOWN_TYPES = frozenset({"Validation", "Delivered", "Failed", "Queued", "Deferred", "Tracking"})

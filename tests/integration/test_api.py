@@ -462,14 +462,19 @@ def test_fields_keep_unknown_fields_and_the_original_spelling(api: Api) -> None:
 @pytest.mark.parametrize(
     ("label", "failure"),
     [
+        # The samples carry BounceStatus 5.1.1: permanent evidence, whatever the type says.
         ("a-bounce", {"type": 1, "code": 2004, "category": "invalid_address",
-                      "text": "The email address is no longer valid"}),
+                      "text": "The email address is no longer valid",
+                      "smtp_evidence": "permanent", "agrees": True}),
         ("c-temporary", {"type": 0, "code": 3001, "category": "temporary",
-                         "text": "Mailbox full or over quota"}),
+                         "text": "Mailbox full or over quota",
+                         "smtp_evidence": "permanent", "agrees": False}),
         ("d-unknown-code", {"type": 1, "code": 7777, "category": "unknown",
-                            "text": "unknown code 7777"}),
+                            "text": "unknown code 7777",
+                            "smtp_evidence": "permanent", "agrees": True}),
         ("e-suppressed", {"type": 2, "code": 1002, "category": "message_rejected",
-                          "text": "Rejected: associated with a blocklist"}),
+                          "text": "Rejected: associated with a blocklist",
+                          "smtp_evidence": "permanent", "agrees": None}),
     ],
 )  # fmt: skip
 def test_failed_events_carry_failure_category_and_text(

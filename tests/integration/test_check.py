@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from mailhooks.cli import app
 from mailhooks.cli.check import CHECK_FAILED_EXIT
 from mailhooks.protocol.events import Kind, WireFormat
+from mailhooks.protocol.failures import FailureTypeZero
 from mailhooks.store.endpoints import add_endpoint
 from mailhooks.store.engine import create_store_engine
 from mailhooks.store.migrate import upgrade
@@ -148,7 +149,13 @@ def test_legacy_answer_without_the_validation_key_fails() -> None:
     with serving(without_validation_key(FORM_GOOD)) as url:
         report = check(url, WireFormat.FORM)
     failing = {r.name for r in report.results if r.status is Status.FAIL}
-    assert failing == {"validation-key", "unknown-fields", "unknown-type", "duplicate"}
+    assert failing == {
+        "validation-key",
+        "unknown-fields",
+        "unknown-type",
+        "duplicate",
+        "failure-type",
+    }
     assert "accepts only answers that contain the Validation Key" in (
         result(report, "validation-key").cause or ""
     )
@@ -439,3 +446,32 @@ def test_the_help_states_what_a_run_stores() -> None:
 
     assert check.__doc__ is not None
     assert describe_sample_events() in " ".join(check.__doc__.split())
+
+
+def test_failure_type_passes_without_saying_on_a_receiver_that_does_not_tell() -> None:
+    with serving(JSON_GOOD) as url:
+        report = check(url)
+    verdict = result(report, "failure-type")
+    assert verdict.status is Status.PASS
+    assert "does not say how it read FailureType 1 (only mailhooks does)" in verdict.detail
+
+
+@pytest.mark.slow
+def test_failure_type_warns_when_mailhooks_reads_it_unlike_the_documentation(
+    start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    engine = create_store_engine(f"sqlite:///{tmp_path / 'mailhooks.db'}")
+    upgrade(engine)
+    add_endpoint(
+        engine, "hooks", wire_format=WireFormat.JSON, server_id=4321, secret=SECRET,
+        failure_type_zero=FailureTypeZero.PERMANENT,
+    )  # fmt: skip
+    server = start_server(str(engine.url))
+    report = check(f"{server.url}/hooks/hooks", WireFormat.JSON, server_id=4321)
+    verdict = result(report, "failure-type")
+    assert verdict.status is Status.WARN
+    assert verdict.detail == (
+        "FailureType 1 with SMTP 550 5.1.1 read as temporary (SMTP evidence: permanent)"
+    )
+    assert "mailhooks endpoint set NAME --failure-type-zero" in (verdict.fix or "")
+    assert report.ok  # a warning: the reading may be right for this account

@@ -228,8 +228,11 @@ def test_rebuild_gives_the_incremental_rows_and_the_cli_reports_counts(
     assert outcome.exit_code == 0, outcome.output
     assert outcome.stdout.splitlines() == [
         "rebuilt from 16 events",
+        "  failed events read anew (FailureType, SMTP evidence): 0",
         "  messages:  0 -> 8 rows, 8 added, 0 removed, 0 changed, 0 kept; 0 status changes",
         "  addresses: 0 -> 5 rows, 5 added, 0 removed, 0 changed, 0 kept",
+        "  suppressions: 0 added, 0 lifted, 0 kept though no stored event calls for them "
+        "(their events are gone)",
     ]
     assert (message_rows(engine), address_rows(engine)) == incremental
 

@@ -159,8 +159,11 @@ def test_cli_dry_runs_of_retention_and_rebuild(engine: Engine, database_url: str
     assert rebuild.exit_code == 0, rebuild.output
     assert rebuild.stdout.splitlines() == [
         "would rebuild from 2 events (dry run: nothing changed)",
+        "  failed events read anew (FailureType, SMTP evidence): 0",
         "  messages:  2 -> 2 rows, 0 added, 0 removed, 0 changed, 1 kept; 0 status changes",
         "  addresses: 2 -> 2 rows, 0 added, 0 removed, 0 changed, 2 kept",
+        "  suppressions: 0 added, 0 lifted, 2 kept though no stored event calls for them "
+        "(their events are gone)",
         "  kept as they were: their history includes events no longer stored (retention); "
         "--force recomputes them from the remaining events and loses it",
     ]

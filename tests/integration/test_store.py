@@ -24,7 +24,7 @@ from mailhooks.store.endpoints import (
     rotate_key,
 )
 from mailhooks.store.engine import create_store_engine
-from mailhooks.store.rows import EventRow, event_row, insert_events
+from mailhooks.store.rows import EventRow, StoredEvent, event_row, insert_events
 from mailhooks.store.schema import events, metadata
 from mailhooks.store.writer import BatchWriter
 
@@ -190,11 +190,12 @@ def test_failed_commit_fails_every_event_in_it_and_the_writer_recovers(engine: E
     endpoint_id = _endpoint_id(engine)
     failures = {"left": 1}
 
-    def flaky_write(connection: Connection, rows: Sequence[EventRow]) -> None:
-        insert_events(connection, rows)
+    def flaky_write(connection: Connection, rows: Sequence[EventRow]) -> list[StoredEvent]:
+        stored = insert_events(connection, rows)
         if failures["left"]:
             failures["left"] -= 1
             connection.exec_driver_sql("SELECT * FROM no_such_table")  # fails after the insert
+        return stored
 
     async def scenario() -> list[BaseException | None]:
         writer = BatchWriter(engine, write=flaky_write)

@@ -33,23 +33,26 @@ def test_sample_events_is_what_a_mailhooks_receiver_makes_of_the_posts(
 ) -> None:
     numbers = itertools.count()
 
-    def delivered() -> dict[str, Any]:
+    def sample(kind: Kind) -> dict[str, Any]:
         return sample_fields(
-            Kind.DELIVERED,
+            kind,
             wire_format=wire_format,
             address=CHECK_ADDRESS,
             message_id=f"mailhooks-check-{next(numbers)}",
         )
 
-    posts = sample_posts(delivered, wire_format)
-    assert [post.check for post in posts] == [*EVENT_CHECKS, "duplicate"]
+    posts = sample_posts(sample, wire_format)
+    assert [post.check for post in posts] == [
+        "unknown-fields", "unknown-type", "duplicate", "duplicate", "failure-type"
+    ]  # fmt: skip
+    assert {post.check for post in posts} == set(EVENT_CHECKS)
     stored: dict[bytes, Kind] = {}
     for post in posts:
         event = parse_body(*encode(post.fields, wire_format)).event
         assert event.address == CHECK_ADDRESS
         stored.setdefault(dedupe_key(1, event), event.kind)
     assert Counter(stored.values()) == SAMPLE_EVENTS
-    assert describe_sample_events() == "3 sample events (2 delivered, 1 unknown)"
+    assert describe_sample_events() == "4 sample events (2 delivered, 1 unknown, 1 failed)"
 
 
 def test_a_short_secret_warns_first_and_a_normal_one_passes() -> None:

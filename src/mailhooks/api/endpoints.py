@@ -6,9 +6,9 @@ within its refresh interval. Keys are never returned, except a generated one, on
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Request
@@ -20,8 +20,10 @@ from mailhooks.api.models import ErrorOut
 from mailhooks.errors import ConfigError
 from mailhooks.protocol.auth import generate_secret
 from mailhooks.protocol.events import WireFormat
+from mailhooks.protocol.failures import FailureTypeZero
 from mailhooks.store import endpoints as endpoint_store
 from mailhooks.store.endpoints import NAME_PATTERN, Endpoint, EndpointExists, EndpointNotFound
+from mailhooks.store.queries import EVIDENCE_WINDOW, FailureTypeEvidence, failure_type_evidence
 
 router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"])
 _SECRET = Field(
@@ -33,6 +35,24 @@ _SECRET = Field(
 )
 
 
+_ZERO_DESCRIPTION = (
+    "What FailureType 0 means in this endpoint's Failed events (1 is the other, 2 always "
+    "suppressed): SocketLabs' sources disagree; the default is the format's own "
+    "documentation (json: temporary, form: permanent)"
+)
+
+
+class EvidenceOut(BaseModel):
+    """Failed events of the last 7 days whose SMTP replies tell permanent from temporary."""
+
+    since: datetime
+    checked: int
+    disagree: int = Field(
+        description="Of those, how many disagree with FailureType as the endpoint reads it; "
+        "most disagreeing means the account reads FailureType the other way"
+    )
+
+
 class EndpointOut(BaseModel):
     name: str
     path: str = Field(description="Where SocketLabs posts: POST {path}")
@@ -40,10 +60,13 @@ class EndpointOut(BaseModel):
     server_id: int | None
     key_fingerprints: list[str] = Field(description="Short hashes of the active keys, oldest first")
     validation_key_set: bool
+    failure_type_zero: Literal["temporary", "permanent"] = Field(description=_ZERO_DESCRIPTION)
+    failure_type_evidence: EvidenceOut
     created_at: datetime
 
     @classmethod
-    def of(cls, endpoint: Endpoint) -> EndpointOut:
+    def of(cls, endpoint: Endpoint, evidence: Mapping[int, FailureTypeEvidence]) -> EndpointOut:
+        counts = evidence.get(endpoint.id, FailureTypeEvidence(0, 0))
         return cls(
             name=endpoint.name,
             path=f"/hooks/{endpoint.name}",
@@ -51,8 +74,20 @@ class EndpointOut(BaseModel):
             server_id=endpoint.server_id,
             key_fingerprints=[key.hash.fingerprint for key in endpoint.keys],
             validation_key_set=bool(endpoint.validation_key),
+            failure_type_zero=endpoint.failure_type_zero.value,
+            failure_type_evidence=EvidenceOut(
+                since=_evidence_since(), checked=counts.checked, disagree=counts.disagree
+            ),
             created_at=endpoint.created_at,
         )
+
+
+def _evidence_since() -> datetime:
+    return (datetime.now(UTC) - EVIDENCE_WINDOW).replace(microsecond=0)
+
+
+def _out(engine: Engine, endpoint: Endpoint) -> EndpointOut:
+    return EndpointOut.of(endpoint, failure_type_evidence(engine, _evidence_since()))
 
 
 class EndpointCreated(EndpointOut):
@@ -71,15 +106,26 @@ class EndpointIn(BaseModel):
     validation_key: str | None = Field(
         default=None, min_length=1, max_length=200, description="Legacy form endpoints only"
     )
+    failure_type_zero: Literal["temporary", "permanent"] | None = Field(
+        default=None, description=_ZERO_DESCRIPTION
+    )
+
+
+class EndpointChange(BaseModel):
+    failure_type_zero: Literal["temporary", "permanent"] = Field(
+        description=_ZERO_DESCRIPTION + ". Stored events are read again by `mailhooks db rebuild`"
+    )
 
 
 class KeyIn(BaseModel):
     secret: str | None = _SECRET
 
 
-def _changed(endpoint: Endpoint, secret: str | None, generated: bool) -> EndpointCreated:
+def _changed(
+    engine: Engine, endpoint: Endpoint, secret: str | None, generated: bool
+) -> EndpointCreated:
     return EndpointCreated(
-        **EndpointOut.of(endpoint).model_dump(), generated_secret=secret if generated else None
+        **_out(engine, endpoint).model_dump(), generated_secret=secret if generated else None
     )
 
 
@@ -102,14 +148,17 @@ def _store_call(request: Request, *, changes: bool = True) -> Iterator[Engine]:
 def list_endpoints(request: Request, _token: AdminToken) -> list[EndpointOut]:
     """Active endpoints with key fingerprints (never the keys)."""
     with _store_call(request, changes=False) as engine:
-        return [EndpointOut.of(endpoint) for endpoint in endpoint_store.load_endpoints(engine)]
+        evidence = failure_type_evidence(engine, _evidence_since())
+        return [
+            EndpointOut.of(endpoint, evidence) for endpoint in endpoint_store.load_endpoints(engine)
+        ]
 
 
 @router.get("/{name}", response_model=EndpointOut)
 def get_endpoint(request: Request, _token: AdminToken, name: str) -> EndpointOut:
     """One endpoint."""
     with _store_call(request, changes=False) as engine:
-        return EndpointOut.of(endpoint_store.get_endpoint(engine, name))
+        return _out(engine, endpoint_store.get_endpoint(engine, name))
 
 
 @router.post(
@@ -126,8 +175,23 @@ def add_endpoint(request: Request, _token: AdminToken, new: EndpointIn) -> Endpo
             server_id=new.server_id,
             secret=secret,
             validation_key=new.validation_key,
+            failure_type_zero=FailureTypeZero(new.failure_type_zero)
+            if new.failure_type_zero
+            else None,
         )
-    return _changed(endpoint, secret, generated=new.secret is None)
+        return _changed(engine, endpoint, secret, generated=new.secret is None)
+
+
+@router.patch("/{name}", response_model=EndpointOut)
+def change_endpoint(
+    request: Request, _token: AdminToken, name: str, change: EndpointChange
+) -> EndpointOut:
+    """Change how an endpoint reads FailureType; new posts are read so at once."""
+    with _store_call(request) as engine:
+        endpoint = endpoint_store.set_failure_type_zero(
+            engine, name, FailureTypeZero(change.failure_type_zero)
+        )
+        return _out(engine, endpoint)
 
 
 @router.post("/{name}/keys", response_model=EndpointCreated, status_code=201)
@@ -139,7 +203,7 @@ def rotate_key(
     secret = given or generate_secret()
     with _store_call(request) as engine:
         endpoint = endpoint_store.rotate_key(engine, name, secret)
-    return _changed(endpoint, secret, generated=given is None)
+        return _changed(engine, endpoint, secret, generated=given is None)
 
 
 @router.delete("/{name}/keys/oldest", response_model=EndpointOut)
@@ -147,7 +211,7 @@ def retire_oldest_key(request: Request, _token: AdminToken, name: str) -> Endpoi
     """Drop the oldest of two keys, once SocketLabs sends the new one."""
     with _store_call(request) as engine:
         endpoint = endpoint_store.retire_oldest_key(engine, name)
-    return EndpointOut.of(endpoint)
+        return _out(engine, endpoint)
 
 
 @router.delete("/{name}", status_code=204)

@@ -23,6 +23,7 @@ CSV_COLUMNS = (
     "address",
     "failure_type",
     "failure_code",
+    "smtp_class",
     "duplicate_count",
 )
 

@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, Field
 
 from mailhooks.protocol.failure_codes import describe_failure
+from mailhooks.protocol.failures import SMTP_CLASS_NAMES, evidence_agrees
 from mailhooks.protocol.values import normalise_address
 from mailhooks.store.suppressions import Suppression
 
 
 class Failure(BaseModel):
-    type: int | None = Field(description="0 temporary, 1 permanent, 2 suppressed")
+    type: int | None = Field(
+        description="0 temporary, 1 permanent, 2 suppressed: the FailureType as the endpoint "
+        "reads it (the value as sent is in `fields`)"
+    )
     code: int | None
     category: str
     text: str
+    smtp_evidence: Literal["temporary", "permanent"] | None = Field(
+        description="What the SMTP replies say (BounceStatus class, reply code); null: none"
+    )
+    agrees: bool | None = Field(
+        description="Whether the evidence agrees with `type`; null when they cannot be compared"
+    )
 
 
 class EventOut(BaseModel):
@@ -42,11 +52,14 @@ class EventOut(BaseModel):
         failure = None
         if row["kind"] == "failed":
             described = describe_failure(row["failure_code"])
+            smtp_class = row.get("smtp_class")
             failure = Failure(
                 type=row["failure_type"],
                 code=row["failure_code"],
                 category=described.category.value,
                 text=described.text,
+                smtp_evidence=SMTP_CLASS_NAMES.get(smtp_class) if smtp_class is not None else None,
+                agrees=evidence_agrees(row["failure_type"], smtp_class),
             )
         values = {key: row[key] for key in cls.model_fields if key in row and key != "fields"}
         return cls(**values, failure=failure, fields=orjson.loads(row["fields"]))

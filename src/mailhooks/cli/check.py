@@ -74,9 +74,10 @@ def check(
 
     Exit status: 0 when no check failed (warnings allowed), 3 when one did; 1 or 2 when it
     could not run (bad URL, CA file or option).
-    Without --validation-only, a mailhooks receiver stores 3 sample events (2 delivered,
-    1 unknown) for mailhooks-check@example.com: the duplicate's second copy is not stored
-    again and the wrong-key post is refused; --validation-only sends only Validations.
+    Without --validation-only, a mailhooks receiver stores 4 sample events (2 delivered,
+    1 unknown, 1 failed) for mailhooks-check@example.com, and the hard bounce suppresses
+    it: the duplicate's second copy is not stored again and the wrong-key post is refused;
+    --validation-only sends only Validations.
 
     Example: MAILHOOKS_CHECK_SECRET=KEY mailhooks check https://hooks.example.com/hooks/prod
     """

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mailhooks.cli.common import DatabaseUrl, DryRun, one_line_errors, open_store
+from mailhooks.cli.common import DatabaseUrl, DryRun, load_settings, one_line_errors, open_store
 from mailhooks.store.direct import SCHEMA_HEAD, SCHEMA_REVISIONS, require_store
 from mailhooks.store.location import database_url as resolve_url
 from mailhooks.store.location import locate, prepare_directory
@@ -69,24 +69,37 @@ def db_rebuild(
     ] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Recompute messages and addresses from the stored events.
+    """Recompute statuses, addresses and policy suppressions from the stored events.
 
-    Rows whose history includes events no longer stored (retention) are kept as they are
-    unless --force. Holds the store's write lock while it runs: receivers answer 503
-    meanwhile and SocketLabs retries. Try --dry-run first.
+    Failed events are read again the way their endpoint now reads FailureType. Rows whose
+    history includes events no longer stored (retention) are kept as they are unless
+    --force; manual suppressions and removals are respected. Holds the store's write lock
+    while it runs: receivers answer 503 meanwhile and SocketLabs retries. Try --dry-run.
     """
     from mailhooks.store.rebuild import rebuild_derived
 
-    result = rebuild_derived(open_store(database_url), dry_run=dry_run, force=force)
+    settings = load_settings(database_url=database_url)
+    result = rebuild_derived(
+        open_store(database_url),
+        policy=settings.suppression_policy(),
+        dry_run=dry_run,
+        force=force,
+    )
     verb = "rebuilt" if result.applied else "would rebuild"
     typer.echo(
         f"{verb} from {plural(result.events, 'event')}"
         + ("" if result.applied else " (dry run: nothing changed)")
     )
+    typer.echo(f"  failed events read anew (FailureType, SMTP evidence): {result.reread:,}")
     typer.echo(
         f"  messages:  {_change(result.messages)}; {plural(result.status_changes, 'status change')}"
     )
     typer.echo(f"  addresses: {_change(result.addresses)}")
+    plan = result.suppressions
+    typer.echo(
+        f"  suppressions: {plan.suppressed:,} added, {plan.lifted:,} lifted, "
+        f"{plan.kept:,} kept though no stored event calls for them (their events are gone)"
+    )
     if result.messages.kept or result.addresses.kept:
         typer.echo(
             "  kept as they were: their history includes events no longer stored "

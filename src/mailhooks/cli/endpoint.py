@@ -15,10 +15,20 @@ from mailhooks.cli.common import (
     write_json_lines,
 )
 from mailhooks.protocol.events import WireFormat
+from mailhooks.protocol.failures import FailureTypeZero
 
 endpoint_app = typer.Typer(
     help="Manage receiving endpoints and their secret keys.", no_args_is_help=True
 )
+FailureTypeZeroOption = Annotated[
+    FailureTypeZero | None,
+    typer.Option(
+        "--failure-type-zero",
+        help="What FailureType 0 means in this endpoint's Failed events; SocketLabs' sources "
+        "disagree (default: the format's own documentation: json temporary, form permanent)",
+        show_default=False,
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -39,6 +49,7 @@ def endpoint_add(
     validation_key: Annotated[
         str | None, typer.Option(help="Legacy form endpoints: the Validation Key")
     ] = None,
+    failure_type_zero: FailureTypeZeroOption = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Add an endpoint. Without --secret a strong key is generated and printed once.
@@ -58,10 +69,12 @@ def endpoint_add(
         server_id=server_id,
         secret=key,
         validation_key=validation_key,
+        failure_type_zero=failure_type_zero,
     )
     typer.echo(
         f"added endpoint {endpoint.name}: POST /hooks/{endpoint.name} "
-        f"({endpoint.wire_format}, ServerId {endpoint.server_id})"
+        f"({endpoint.wire_format}, ServerId {endpoint.server_id}, "
+        f"FailureType 0 read as {endpoint.failure_type_zero})"
     )
     if generated:
         typer.echo(f"secret key (shown once, stored only as a hash): {key}")
@@ -70,36 +83,86 @@ def endpoint_add(
 @endpoint_app.command("list")
 @one_line_errors
 def endpoint_list(database_url: DatabaseUrl = None, as_json: Json = False) -> None:
-    """List endpoints with their key fingerprints (never the keys)."""
+    """List endpoints: keys (fingerprints only), FailureType reading and its SMTP evidence.
+
+    The evidence column counts the last 7 days' Failed events whose SMTP replies tell
+    permanent from temporary, and how many disagree with FailureType as the endpoint reads
+    it: mostly disagreeing means the account reads FailureType the other way (switch with
+    `mailhooks endpoint set NAME --failure-type-zero ...`, then `mailhooks db rebuild`).
+    """
+    from datetime import UTC, datetime
+
     from rich.table import Table
 
     from mailhooks.store import endpoints as endpoint_store
+    from mailhooks.store.queries import EVIDENCE_WINDOW, failure_type_evidence
 
-    endpoints = endpoint_store.load_endpoints(open_store(database_url))
-    rows = [
-        {
-            "name": endpoint.name,
-            "format": endpoint.wire_format.value,
-            "server_id": endpoint.server_id,
-            "keys": [key.hash.fingerprint for key in endpoint.keys],
-            "validation_key": bool(endpoint.validation_key),
-            "created_at": endpoint.created_at.isoformat(),
-        }
-        for endpoint in endpoints
-    ]
+    engine = open_store(database_url)
+    endpoints = endpoint_store.load_endpoints(engine)
+    since = datetime.now(UTC) - EVIDENCE_WINDOW
+    evidence = failure_type_evidence(engine, since)
+    rows = []
+    for endpoint in endpoints:
+        counts = evidence.get(endpoint.id)
+        rows.append(
+            {
+                "name": endpoint.name,
+                "format": endpoint.wire_format.value,
+                "server_id": endpoint.server_id,
+                "keys": [key.hash.fingerprint for key in endpoint.keys],
+                "validation_key": bool(endpoint.validation_key),
+                "failure_type_zero": endpoint.failure_type_zero.value,
+                "failure_type_evidence": {
+                    "since": since.isoformat(),
+                    "checked": counts.checked if counts else 0,
+                    "disagree": counts.disagree if counts else 0,
+                },
+                "created_at": endpoint.created_at.isoformat(),
+            }
+        )
     if as_json:
         write_json_lines(rows)
         return
-    table = Table("name", "format", "ServerId", "keys", "created")
+    table = Table("name", "format", "ServerId", "keys", "FailureType 0", "evidence (7 d)")
     for endpoint in endpoints:
+        counts = evidence.get(endpoint.id)
         table.add_row(
             endpoint.name,
             endpoint.wire_format.value,
             str(endpoint.server_id),
             " ".join(key.hash.fingerprint for key in endpoint.keys),
-            f"{endpoint.created_at:%Y-%m-%d %H:%M:%S}",
+            endpoint.failure_type_zero.value,
+            f"{counts.disagree} of {counts.checked} disagree" if counts else "-",
         )
     console().print(table)
+
+
+@endpoint_app.command("set")
+@one_line_errors
+def endpoint_set(
+    name: str,
+    failure_type_zero: Annotated[
+        FailureTypeZero,
+        typer.Option(
+            "--failure-type-zero", help="What FailureType 0 means in this endpoint's events"
+        ),
+    ],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Change how an endpoint reads FailureType; new posts are read so at once.
+
+    Stored events keep the reading they were stored with until `mailhooks db rebuild`
+    (try `--dry-run` first) reads them again and recomputes statuses and suppressions.
+    """
+    from mailhooks.store import endpoints as endpoint_store
+
+    endpoint = endpoint_store.set_failure_type_zero(
+        open_store(database_url), name, failure_type_zero
+    )
+    typer.echo(
+        f"endpoint {name} reads FailureType 0 as {endpoint.failure_type_zero}; "
+        "stored events: `mailhooks db rebuild --dry-run`, then `mailhooks db rebuild`"
+    )
 
 
 @endpoint_app.command("remove")

@@ -35,8 +35,10 @@ from mailhooks.errors import (
 )
 from mailhooks.logs import AccessLog
 from mailhooks.protocol.auth import check_credentials
+from mailhooks.protocol.events import Kind
 from mailhooks.protocol.parse import parse_body
 from mailhooks.receiver.answers import accepted, refused, refused_http
+from mailhooks.receiver.failure_reading import read_and_count
 from mailhooks.receiver.registry import EndpointRegistry
 from mailhooks.store.endpoints import Endpoint
 from mailhooks.store.ingest import store_batch
@@ -115,8 +117,10 @@ class Receiver:
                 raise
             endpoint = await self._endpoint(outcome.endpoint)
             self._authenticate(endpoint, notification.secret_key, event.server_id)
-        row = event_row(endpoint.id, notification, datetime.now(UTC))
+        row = event_row(endpoint.id, notification, datetime.now(UTC), endpoint.failure_type_zero)
         await self.writer.submit(row, self.settings.commit_timeout_s)
+        if row.event.kind is Kind.FAILED:
+            return accepted(endpoint, read_and_count(endpoint.name, row))
         return accepted(endpoint)
 
     async def _endpoint(self, name: str) -> Endpoint:

@@ -26,6 +26,7 @@ SCHEMA_REVISIONS = (
     "0003_api_tokens",
     "0004_lookup_indexes",
     "0005_event_ids_only_grow",
+    "0006_failure_type_reading",
 )
 SCHEMA_HEAD = SCHEMA_REVISIONS[-1]
 

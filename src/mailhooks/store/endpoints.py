@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 from mailhooks.errors import ConfigError
 from mailhooks.protocol.auth import KeyHash
 from mailhooks.protocol.events import WireFormat
+from mailhooks.protocol.failures import DOCUMENTED_ZERO, FailureTypeZero
 from mailhooks.store.engine import write_transaction
 from mailhooks.store.schema import endpoint_keys, endpoints
 
@@ -46,6 +47,8 @@ class Endpoint:
     validation_key: str | None
     keys: tuple[StoredKey, ...]
     created_at: datetime
+    #: What FailureType 0 means in this endpoint's posts (1 is then the other).
+    failure_type_zero: FailureTypeZero
 
     @property
     def key_hashes(self) -> tuple[KeyHash, ...]:
@@ -68,8 +71,12 @@ def add_endpoint(
     server_id: int | None,
     secret: str,
     validation_key: str | None = None,
+    failure_type_zero: FailureTypeZero | None = None,
 ) -> Endpoint:
-    """Store a new endpoint with one key (only its hash is kept)."""
+    """Store a new endpoint with one key (only its hash is kept).
+
+    `failure_type_zero` defaults to what the format's own documentation says.
+    """
     validate_name(name)
     if wire_format is WireFormat.FORM and not validation_key:
         raise ConfigError("a form (legacy) endpoint needs a validation key: every answer echoes it")
@@ -86,6 +93,7 @@ def add_endpoint(
                 wire_format=wire_format.value,
                 server_id=server_id,
                 validation_key=validation_key,
+                failure_type_zero=(failure_type_zero or DOCUMENTED_ZERO[wire_format]).value,
                 created_at=now,
                 updated_at=now,
             )
@@ -121,6 +129,19 @@ def retire_oldest_key(engine: Engine, name: str) -> Endpoint:
             raise ConfigError(f"endpoint {name!r} has only one key; rotate first")
         connection.execute(delete(endpoint_keys).where(endpoint_keys.c.id == keys[0].id))
         _touch(connection, endpoint_id, now)
+    return get_endpoint(engine, name)
+
+
+def set_failure_type_zero(engine: Engine, name: str, zero: FailureTypeZero) -> Endpoint:
+    """Read FailureType 0 this way in new posts; stored events change with `db rebuild`."""
+    now = datetime.now(UTC)
+    with write_transaction(engine) as connection:
+        endpoint_id = _require_id(connection, name)
+        connection.execute(
+            update(endpoints)
+            .where(endpoints.c.id == endpoint_id)
+            .values(failure_type_zero=zero.value, updated_at=now)
+        )
     return get_endpoint(engine, name)
 
 
@@ -166,9 +187,16 @@ def load_endpoints(engine: Engine) -> list[Endpoint]:
             validation_key=row.validation_key,
             keys=tuple(keys.get(row.id, ())),
             created_at=row.created_at,
+            failure_type_zero=FailureTypeZero(row.failure_type_zero),
         )
         for row in rows
     ]
+
+
+def failure_type_readings(connection: Connection) -> dict[int, FailureTypeZero]:
+    """Every endpoint's reading by id, removed ones included (their events stay)."""
+    rows = connection.execute(select(endpoints.c.id, endpoints.c.failure_type_zero))
+    return {row.id: FailureTypeZero(row.failure_type_zero) for row in rows}
 
 
 def _insert_key(connection: Connection, endpoint_id: int, secret: str, now: datetime) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Select, func, select
+from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, case, func, or_, select
 from sqlalchemy.sql.expression import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
+from mailhooks.protocol.events import FailureType
 from mailhooks.protocol.values import normalise_address
 from mailhooks.store.schema import addresses, endpoints, events, messages
 
@@ -30,6 +31,7 @@ EVENT_COLUMNS = (
     events.c.address,
     events.c.failure_type,
     events.c.failure_code,
+    events.c.smtp_class,
     events.c.duplicate_count,
     events.c.fields,
 )
@@ -234,3 +236,44 @@ def stream_events(
 def _plain(row: Any) -> dict[str, Any]:
     """A row as a dict with plain `str` keys (SQLAlchemy's are a str subclass)."""
     return {str(key): value for key, value in row._mapping.items()}
+
+
+#: How far back `endpoint list` and the API look when counting FailureType evidence.
+EVIDENCE_WINDOW = timedelta(days=7)
+
+
+@dataclass(frozen=True, slots=True)
+class FailureTypeEvidence:
+    """Failed events of one endpoint with SMTP evidence, and how many disagree with the
+    FailureType as the endpoint read it."""
+
+    checked: int
+    disagree: int
+
+
+def failure_type_evidence(engine: Engine, since: datetime) -> dict[int, FailureTypeEvidence]:
+    """Per endpoint id, over the Failed events received since `since`."""
+    comparable = and_(
+        events.c.kind == "failed",
+        events.c.received_at >= since,
+        events.c.failure_type.in_([FailureType.TEMPORARY, FailureType.PERMANENT]),
+        events.c.smtp_class.in_([4, 5]),
+    )
+    disagrees = or_(
+        and_(events.c.failure_type == FailureType.PERMANENT, events.c.smtp_class == 4),
+        and_(events.c.failure_type == FailureType.TEMPORARY, events.c.smtp_class == 5),
+    )
+    query = (
+        select(
+            events.c.endpoint_id,
+            func.count(),
+            func.sum(case((disagrees, 1), else_=0)),
+        )
+        .where(comparable)
+        .group_by(events.c.endpoint_id)
+    )
+    with engine.connect() as connection:
+        return {
+            endpoint_id: FailureTypeEvidence(int(checked), int(disagree or 0))
+            for endpoint_id, checked, disagree in connection.execute(query)
+        }

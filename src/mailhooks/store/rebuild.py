@@ -1,15 +1,18 @@
-"""`mailhooks db rebuild`: recompute messages and addresses from the stored events.
+"""`mailhooks db rebuild`: recompute derived state from the stored events.
 
-The events are folded through the same code as ingestion, chunk by chunk, into scratch
-tables; only then are the stored rows compared with them and replaced. A stored row whose
-history reaches beyond the events still stored (retention deleted some) cannot be
-recomputed, so it is kept as it is unless the caller forces the recomputation; a dry run
-compares and changes nothing.
+Each Failed event's FailureType is read again from the field as sent, the way its
+endpoint now reads it, with its SMTP evidence. The events are folded through the same code
+as ingestion, chunk by chunk, into scratch tables; only then are the stored rows compared
+with them and replaced, and the suppression policy replayed (store/resuppress.py). A
+stored row whose history reaches beyond the events still stored (retention deleted some)
+cannot be recomputed, so it is kept as it is unless the caller forces the recomputation;
+a dry run compares and changes nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import reduce
@@ -26,18 +29,26 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
     and_,
+    bindparam,
     delete,
     exists,
     func,
     insert,
     or_,
     select,
+    update,
 )
 
-from mailhooks.protocol.events import Event, Kind, WireFormat
+from mailhooks.protocol.events import Event, FailureType, Kind, WireFormat
+from mailhooks.protocol.failures import FailureTypeZero, read_failure_type, smtp_evidence
+from mailhooks.protocol.values import to_enum_int
+from mailhooks.store import resuppress
 from mailhooks.store.derive import fold_addresses, fold_messages, upsert_addresses, upsert_messages
+from mailhooks.store.endpoints import failure_type_readings
 from mailhooks.store.engine import write_transaction
+from mailhooks.store.resuppress import SuppressionPlan
 from mailhooks.store.schema import MESSAGE_COUNT_KINDS, addresses, events, messages
+from mailhooks.store.suppressions import SuppressionPolicy
 
 CHUNK = 10_000
 
@@ -80,29 +91,51 @@ class TableChange:
 @dataclass(frozen=True, slots=True)
 class RebuildResult:
     events: int
+    #: Failed events whose FailureType or SMTP evidence reads differently now.
+    reread: int
     messages: TableChange
     addresses: TableChange
     #: Messages whose status differs afterwards (part of `messages.changed`).
     status_changes: int
+    suppressions: SuppressionPlan
     #: False for a dry run: nothing was written.
     applied: bool
 
 
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    failure_type: int | None
+    smtp_class: int | None
+
+
 def rebuild_derived(
-    engine: Engine, *, chunk: int = CHUNK, dry_run: bool = False, force: bool = False
+    engine: Engine,
+    *,
+    policy: SuppressionPolicy | None = None,
+    chunk: int = CHUNK,
+    dry_run: bool = False,
+    force: bool = False,
 ) -> RebuildResult:
-    """Recompute messages and addresses from every stored event, in one transaction.
+    """Recompute messages, addresses and policy suppressions from every stored event.
 
     Args:
+        policy: the suppression policy to replay (the settings'); defaults to the default.
         chunk: events read and folded at a time.
         dry_run: compare only; the transaction is rolled back.
         force: recompute rows whose history includes events no longer stored too, from
             the remaining events only (their counts drop and their status may change).
+            Suppressions are never lifted on such partial history.
     """
     with _transaction(engine, dry_run=dry_run) as connection:
         _scratch.drop_all(connection, checkfirst=True)
         _scratch.create_all(connection)
-        folded = _fold_events(connection, chunk)
+        folded, readings = _fold_events(connection, chunk)
+        suppression_plan = resuppress.plan(
+            connection,
+            policy or SuppressionPolicy(),
+            {event_id: reading.failure_type for event_id, reading in readings.items()},
+            address_lost_history,
+        )
         kept_messages = kept_addresses = 0
         if not force:
             kept_messages = _keep(
@@ -124,10 +157,20 @@ def rebuild_derived(
             .where(messages.c.status.is_distinct_from(rebuilt_messages.c.status)),
         )
         if not dry_run:
+            _store_readings(connection, readings)
             _replace(connection, messages, rebuilt_messages)
             _replace(connection, addresses, rebuilt_addresses)
+            resuppress.apply(connection, suppression_plan.changes)
         _scratch.drop_all(connection)
-    return RebuildResult(folded, message_change, address_change, status_changes, not dry_run)
+    return RebuildResult(
+        events=folded,
+        reread=len(readings),
+        messages=message_change,
+        addresses=address_change,
+        status_changes=status_changes,
+        suppressions=suppression_plan,
+        applied=not dry_run,
+    )
 
 
 @contextlib.contextmanager
@@ -151,23 +194,59 @@ def _transaction(engine: Engine, *, dry_run: bool) -> Iterator[Connection]:
         return
     with write_transaction(engine) as connection:
         if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql("LOCK TABLE messages, addresses IN EXCLUSIVE MODE")
+            connection.exec_driver_sql(
+                "LOCK TABLE messages, addresses, suppressions IN EXCLUSIVE MODE"
+            )
         yield connection
 
 
-def _fold_events(connection: Connection, chunk: int) -> int:
+def _fold_events(connection: Connection, chunk: int) -> tuple[int, dict[int, _Reading]]:
+    """Fold every event into the scratch tables; the Failed events that read anew, by id."""
+    zero_of = failure_type_readings(connection)
+    readings: dict[int, _Reading] = {}
     seen, last_id = 0, 0
     while True:
         rows = connection.execute(
             select(events).where(events.c.id > last_id).order_by(events.c.id).limit(chunk)
         ).all()
         if not rows:
-            return seen
-        batch = [stored_event(row) for row in rows]
+            return seen, readings
+        batch = []
+        for row in rows:
+            event = stored_event(row)
+            if event.kind is Kind.FAILED:
+                reading = _read_again(event, zero_of[row.endpoint_id])
+                if reading != _Reading(row.failure_type, row.smtp_class):
+                    readings[row.id] = reading
+                event = dataclasses.replace(event, failure_type=reading.failure_type)
+            batch.append(event)
         upsert_messages(connection, fold_messages(batch), rebuilt_messages)
         upsert_addresses(connection, fold_addresses(batch), rebuilt_addresses)
         seen += len(rows)
         last_id = rows[-1].id
+
+
+def _read_again(event: Event, zero: FailureTypeZero) -> _Reading:
+    """A stored Failed event's FailureType and SMTP class, from its fields as sent."""
+    wire = next(
+        (value for key, value in event.fields.items() if key.lower() == "failuretype"), None
+    )
+    failure_type = read_failure_type(to_enum_int("FailureType", wire, FailureType), zero)
+    evidence = smtp_evidence(event.fields)
+    return _Reading(failure_type, evidence.smtp_class if evidence is not None else None)
+
+
+def _store_readings(connection: Connection, readings: dict[int, _Reading]) -> None:
+    if readings:
+        connection.execute(
+            update(events)
+            .where(events.c.id == bindparam("event_id"))
+            .values(failure_type=bindparam("failure_type"), smtp_class=bindparam("smtp_class")),
+            [
+                {"event_id": event_id, "failure_type": r.failure_type, "smtp_class": r.smtp_class}
+                for event_id, r in readings.items()
+            ],
+        )
 
 
 def _message_key() -> ColumnElement[bool]:
@@ -185,6 +264,18 @@ def _message_total(table: Table) -> ColumnElement[int]:
 def _lost_message_history() -> ColumnElement[bool]:
     """The stored message counts more events than remain: some were deleted."""
     return _message_total(messages) > _message_total(rebuilt_messages)
+
+
+def address_lost_history(connection: Connection, address: str) -> bool:
+    """Whether the stored row of `address` counts events the rebuild no longer finds."""
+    stored = select(addresses.c.address).where(
+        addresses.c.address == address,
+        or_(
+            ~exists().where(_address_key()),
+            exists().where(_address_key(), _lost_address_history()),
+        ),
+    )
+    return connection.execute(select(exists(stored))).scalar_one()
 
 
 def _lost_address_history() -> ColumnElement[bool]:

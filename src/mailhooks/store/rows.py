@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +12,8 @@ import orjson
 from sqlalchemy import Connection, bindparam, case, update
 
 from mailhooks.protocol.dedupe import dedupe_key
-from mailhooks.protocol.events import Event, Notification
+from mailhooks.protocol.events import Event, Kind, Notification
+from mailhooks.protocol.failures import FailureTypeZero, read_failure_type, smtp_evidence
 from mailhooks.store.hot_sql import driver_value, multi_row_insert, placeholder
 from mailhooks.store.schema import events
 
@@ -31,6 +33,7 @@ INSERT_COLUMNS = (
     "failure_type",
     "failure_code",
     "tracking_type",
+    "smtp_class",
     "body",
     "fields",
     "dedupe_key",
@@ -48,9 +51,26 @@ class EventRow:
     event: Event
 
 
-def event_row(endpoint_id: int, notification: Notification, received_at: datetime) -> EventRow:
+def event_row(
+    endpoint_id: int,
+    notification: Notification,
+    received_at: datetime,
+    failure_type_zero: FailureTypeZero = FailureTypeZero.TEMPORARY,
+) -> EventRow:
+    """The row of one notification; a Failed event's FailureType is read the endpoint's way.
+
+    The dedupe key is computed from the fields as sent, so a changed reading never makes a
+    retried post look new.
+    """
     event = notification.event
     key = dedupe_key(endpoint_id, event)
+    smtp_class = None
+    if event.kind is Kind.FAILED:
+        canonical = read_failure_type(event.failure_type, failure_type_zero)
+        if canonical != event.failure_type:
+            event = dataclasses.replace(event, failure_type=canonical)
+        evidence = smtp_evidence(event.fields)
+        smtp_class = evidence.smtp_class if evidence is not None else None
     return EventRow(
         dedupe_key=key,
         event=event,
@@ -69,6 +89,7 @@ def event_row(endpoint_id: int, notification: Notification, received_at: datetim
             "failure_type": event.failure_type,
             "failure_code": event.failure_code,
             "tracking_type": event.tracking_type,
+            "smtp_class": smtp_class,
             "body": notification.redacted_body,
             "fields": orjson.dumps(event.fields).decode(),
             "dedupe_key": key,
@@ -122,7 +143,7 @@ def insert_events(connection: Connection, rows: Sequence[EventRow]) -> list[Stor
     return [StoredEvent(new_ids[key], by_key[key].event) for key in keys if key in new_ids]
 
 
-#: Most rows per INSERT statement: well under SQLite's 32,766 parameters (19 columns each).
+#: Most rows per INSERT statement: well under SQLite's 32,766 parameters (20 columns each).
 ROWS_PER_INSERT = 256
 _RETURN_NEW = "ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key, id"
 

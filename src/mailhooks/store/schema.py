@@ -11,6 +11,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -43,6 +44,9 @@ endpoints = Table(
     Column("server_id", BigInteger, nullable=True),
     #: Legacy form endpoints echo it in every answer, so it is kept as given.
     Column("validation_key", Text, nullable=True),
+    #: What FailureType 0 means in this endpoint's posts: "temporary" or "permanent"
+    #: (endpoints made before the setting existed read it as temporary).
+    Column("failure_type_zero", String(16), nullable=False, server_default="temporary"),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     #: Removed endpoints keep their row so their events keep their endpoint.
@@ -90,9 +94,12 @@ events = Table(
     Column("message_id", Text, nullable=True),
     #: Lower-cased; the original spelling stays in `body` and `fields`.
     Column("address", Text, nullable=True),
+    #: As the endpoint reads it: 0 temporary, 1 permanent, 2 suppressed (sent: in `fields`).
     Column("failure_type", BigInteger, nullable=True),
     Column("failure_code", BigInteger, nullable=True),
     Column("tracking_type", BigInteger, nullable=True),
+    #: Failed events: the SMTP evidence's class, 5 permanent or 4 temporary (NULL: none).
+    Column("smtp_class", SmallInteger, nullable=True),
     #: The body as received with the SecretKey value replaced.
     Column("body", LargeBinary, nullable=False),
     #: Every field as sent (unknown ones included) except SecretKey, as JSON text.

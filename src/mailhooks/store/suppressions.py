@@ -8,7 +8,7 @@ keep the block.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -61,10 +61,21 @@ def apply_policy(
             continue
         reason = _policy_reason(connection, event, policy)
         if reason is not None:
-            _suppress(connection, event.address, reason, "policy", item.id, now)
+            suppress_address(connection, event.address, reason, "policy", item.id, now)
 
 
 def _policy_reason(connection: Connection, event: Event, policy: SuppressionPolicy) -> str | None:
+    return policy_reason(event, policy, lambda: _temporary_moments(connection, event, policy))
+
+
+def policy_reason(
+    event: Event, policy: SuppressionPolicy, temporary_moments: Callable[[], Sequence[datetime]]
+) -> str | None:
+    """Why the policy suppresses the event's address, or None.
+
+    `temporary_moments` gives the times of the address's temporary failures around the
+    event (this one included); it is asked only when the temporary rule needs it.
+    """
     if event.kind is Kind.COMPLAINT:
         return "complaint" if policy.on_complaint else None
     if event.kind is not Kind.FAILED:
@@ -76,28 +87,42 @@ def _policy_reason(connection: Connection, event: Event, policy: SuppressionPoli
     if event.failure_type == FailureType.SUPPRESSED:
         return "already suppressed by SocketLabs" if policy.on_already_suppressed else None
     if policy.temporary_failures > 0 and event.occurred_at is not None:
-        count = _temporary_failures_in_window(connection, event, policy)
+        count = most_in_window(sorted(temporary_moments()), event.occurred_at, policy)
         if count >= policy.temporary_failures:
             days = policy.temporary_window / timedelta(days=1)
             return f"{count} temporary failures within {days:g} days (last: {detail})"
     return None
 
 
-def _temporary_failures_in_window(
-    connection: Connection, event: Event, policy: SuppressionPolicy
+def most_in_window(
+    moments: Sequence[datetime], moment_of_event: datetime, policy: SuppressionPolicy
 ) -> int:
-    """Most temporary failures of the address inside any window that holds this event.
+    """Most of the sorted `moments` inside any window of the policy that holds the event.
 
     Looks both ways from the event's time, so the third failure suppresses whichever of the
     three arrives last: the outcome does not depend on arrival order.
     """
+    window = policy.temporary_window
+    best, start = 0, 0
+    for end, moment in enumerate(moments):
+        while moment - moments[start] > window:
+            start += 1
+        if moments[start] <= moment_of_event <= moment:
+            best = max(best, end - start + 1)
+    return best
+
+
+def _temporary_moments(
+    connection: Connection, event: Event, policy: SuppressionPolicy
+) -> list[datetime]:
+    """When the address failed temporarily, within a window either side of the event."""
     assert event.occurred_at is not None
     window, moment_of_event = policy.temporary_window, event.occurred_at
     temporary = or_(
         events.c.failure_type.is_(None),
         not_(events.c.failure_type.in_([FailureType.PERMANENT, FailureType.SUPPRESSED])),
     )
-    moments = sorted(
+    return list(
         connection.execute(
             select(events.c.occurred_at).where(
                 events.c.address == event.address,
@@ -109,13 +134,6 @@ def _temporary_failures_in_window(
             )
         ).scalars()
     )
-    best, start = 0, 0
-    for end, moment in enumerate(moments):
-        while moment - moments[start] > window:
-            start += 1
-        if moments[start] <= moment_of_event <= moment:
-            best = max(best, end - start + 1)
-    return best
 
 
 def _shifted(moment: datetime, delta: timedelta) -> datetime:
@@ -130,7 +148,7 @@ def _shifted(moment: datetime, delta: timedelta) -> datetime:
         )
 
 
-def _suppress(
+def suppress_address(
     connection: Connection,
     address: str,
     reason: str,
@@ -195,25 +213,29 @@ def suppress_manually(engine: Engine, address: str, reason: str) -> bool:
     """Add an address by hand; False if it was already suppressed."""
     _require_address(address)
     with write_transaction(engine) as connection:
-        return _suppress(connection, address, reason, "manual", None, datetime.now(UTC))
+        return suppress_address(connection, address, reason, "manual", None, datetime.now(UTC))
 
 
 def remove_suppression(engine: Engine, address: str, reason: str) -> bool:
     """Lift a suppression by hand (kept in history); False if the address was not suppressed."""
     _require_address(address)
-    key = address_hash(address)
-    now = datetime.now(UTC)
     with engine.begin() as connection:
-        changed = connection.execute(
-            update(suppressions)
-            .where(and_(suppressions.c.address_hash == key, suppressions.c.active))
-            .values(
-                active=False, reason=reason, source="manual", source_event_id=None, updated_at=now
-            )
-        ).rowcount
-        if changed:
-            _record(connection, key, address, "remove", reason, "manual", None, now)
-        return bool(changed)
+        return lift_suppression(connection, address, reason, "manual", datetime.now(UTC))
+
+
+def lift_suppression(
+    connection: Connection, address: str, reason: str, source: str, now: datetime
+) -> bool:
+    """Make an active suppression inactive and record why; False if it was not active."""
+    key = address_hash(address)
+    changed = connection.execute(
+        update(suppressions)
+        .where(and_(suppressions.c.address_hash == key, suppressions.c.active))
+        .values(active=False, reason=reason, source=source, source_event_id=None, updated_at=now)
+    ).rowcount
+    if changed:
+        _record(connection, key, address, "remove", reason, source, None, now)
+    return bool(changed)
 
 
 def get_suppression(engine: Engine, address: str) -> Suppression | None:

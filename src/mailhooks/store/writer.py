@@ -24,7 +24,7 @@ from mailhooks import metrics
 from mailhooks.errors import StoreUnavailable, first_line
 from mailhooks.store.checkpoint import WalCheckpointer, take_over_checkpoints
 from mailhooks.store.engine import interrupt_connection
-from mailhooks.store.rows import EventRow, insert_events
+from mailhooks.store.rows import EventRow, StoredEvent, insert_events
 from mailhooks.store.write_lock import WriterTurn, WriterTurnTimeout
 
 log = logging.getLogger("mailhooks.writer")
@@ -57,7 +57,7 @@ class BatchWriter:
         batch_max: int = 500,
         batch_wait: float = 0.0,
         queue_max: int = 10_000,
-        write: Callable[[Connection, Sequence[EventRow]], object] = insert_events,
+        write: Callable[[Connection, Sequence[EventRow]], Sequence[StoredEvent]] = insert_events,
         commit_deadline: float = 15.0,
     ) -> None:
         self._engine = engine
@@ -207,7 +207,7 @@ class BatchWriter:
         try:
             transaction = connection.begin()
             try:
-                self._write(connection, rows)
+                stored = self._write(connection, rows)
             except DBAPIError as error:
                 if not (error.connection_invalidated and retry_disconnect):
                     raise
@@ -221,6 +221,7 @@ class BatchWriter:
                 return
             transaction.commit()
             metrics.commit_seconds.observe(time.monotonic() - started)
+            metrics.duplicates.inc(len(rows) - len(stored))
         except Exception:
             self._close_connection()
             raise

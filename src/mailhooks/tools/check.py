@@ -18,7 +18,12 @@ import httpx
 
 from mailhooks import __version__
 from mailhooks.errors import first_line
-from mailhooks.protocol.events import Kind, WireFormat
+from mailhooks.protocol.events import FailureType, Kind, WireFormat
+from mailhooks.protocol.failures import (
+    DOCUMENTED_ZERO,
+    FAILURE_READING_HEADER,
+    read_failure_type,
+)
 from mailhooks.protocol.samples import (
     FORM_CONTENT_TYPE,
     JSON_CONTENT_TYPE,
@@ -28,6 +33,7 @@ from mailhooks.protocol.samples import (
 from mailhooks.tools.check_judge import (
     judge_duplicate,
     judge_event,
+    judge_failure_type,
     judge_latency,
     judge_post,
     judge_secret_echo,
@@ -47,16 +53,19 @@ CHECK_ADDRESS = "mailhooks-check@example.com"
 UNKNOWN_TYPE = "MailhooksCheckUnknownType"
 #: Largest part of an answer body read; the Validation Key must appear within it.
 ANSWER_LIMIT = 64 * 1024
-EVENT_CHECKS = ("unknown-fields", "unknown-type", "duplicate")
+EVENT_CHECKS = ("unknown-fields", "unknown-type", "duplicate", "failure-type")
 #: What the EVENT_CHECKS leave in a mailhooks receiver, by kind, all for CHECK_ADDRESS: the
 #: unknown-fields post and the first copy of the duplicate are Delivered events, the
-#: unknown-type post is stored as `unknown`, and the second copy of the duplicate is
-#: recognised and not stored again. Every run adds this many (each sample has a fresh
+#: unknown-type post is stored as `unknown`, the second copy of the duplicate is
+#: recognised and not stored again, and the failure-type post is a permanent Failed (it
+#: suppresses CHECK_ADDRESS). Every run adds this many (each sample has a fresh
 #: MessageId); --validation-only adds none. Not counted here: the Validation, which
 #: mailhooks stores as one `validation` event without an address (every later Validation
 #: is the same content, so a repeat of it), and the wrong-key post, which it refuses.
 #: `sample_posts` is what is sent; tests hold the two to each other.
-SAMPLE_EVENTS: Mapping[Kind, int] = MappingProxyType({Kind.DELIVERED: 2, Kind.UNKNOWN: 1})
+SAMPLE_EVENTS: Mapping[Kind, int] = MappingProxyType(
+    {Kind.DELIVERED: 2, Kind.UNKNOWN: 1, Kind.FAILED: 1}
+)
 
 
 def describe_sample_events() -> str:
@@ -166,6 +175,7 @@ def _post(
                 b"".join(chunks)[:ANSWER_LIMIT].decode("utf-8", errors="replace"),
                 time.monotonic() - started,
                 response.headers.get("location"),
+                failure_reading=response.headers.get(FAILURE_READING_HEADER),
             )
     except httpx.TimeoutException:
         return Answer(None, elapsed_s=time.monotonic() - started, timed_out=True)
@@ -210,12 +220,17 @@ class SamplePost:
 
 
 def sample_posts(
-    delivered: Callable[[], dict[str, Any]], wire_format: WireFormat
+    sample: Callable[[Kind], dict[str, Any]], wire_format: WireFormat
 ) -> list[SamplePost]:
-    """What the EVENT_CHECKS post, in order; `delivered()` gives a fresh Delivered sample.
+    """What the EVENT_CHECKS post, in order; `sample(kind)` gives a fresh sample.
 
-    Delivered with undocumented fields, an unknown Type, and one Delivered sent twice.
+    Delivered with undocumented fields, an unknown Type, one Delivered sent twice, and a
+    hard bounce with the FailureType this format's documentation gives a permanent failure.
     """
+
+    def delivered() -> dict[str, Any]:
+        return sample(Kind.DELIVERED)
+
     extra = delivered()
     extra["MailhooksCheckUndocumented"] = "a field SocketLabs might add"
     if wire_format is WireFormat.JSON:
@@ -223,19 +238,35 @@ def sample_posts(
     unknown = delivered()
     unknown["Type"] = UNKNOWN_TYPE
     repeated = delivered()
+    bounce = sample(Kind.FAILED)
+    bounce.update(
+        FailureType=documented_permanent(wire_format),
+        FailureCode=2001,
+        BounceStatus="5.1.1",
+        DiagnosticCode="smtp;550 5.1.1 user unknown",
+        Reason="550 5.1.1 user unknown",
+    )
     return [
         SamplePost("unknown-fields", "unknown fields", extra),
         SamplePost("unknown-type", "an unknown Type", unknown),
         SamplePost("duplicate", "a Delivered", repeated),
         SamplePost("duplicate", "its duplicate", repeated),
+        SamplePost("failure-type", "a hard bounce", bounce),
     ]
 
 
+def documented_permanent(wire_format: WireFormat) -> int:
+    """The FailureType that this format's own documentation gives a permanent failure."""
+    return read_failure_type(FailureType.PERMANENT, DOCUMENTED_ZERO[wire_format]) or 0
+
+
 def _event_checks(poster: _Poster, echo_key: str | None, timeout: float) -> list[CheckResult]:
-    posts = sample_posts(lambda: poster.fields(Kind.DELIVERED), poster.options.wire_format)
-    extra, unknown, first, second = (poster.post(post.label, post.fields) for post in posts)
+    fmt = poster.options.wire_format
+    posts = sample_posts(poster.fields, fmt)
+    extra, unknown, first, second, bounce = (poster.post(p.label, p.fields) for p in posts)
     return [
         judge_event("unknown-fields", extra, echo_key, timeout),
         judge_event("unknown-type", unknown, echo_key, timeout),
         judge_duplicate(first, second, echo_key, timeout),
+        judge_failure_type(bounce, fmt, documented_permanent(fmt), echo_key, timeout),
     ]

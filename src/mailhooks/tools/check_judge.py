@@ -8,10 +8,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mailhooks.protocol.events import WireFormat
+from mailhooks.protocol.failures import parse_failure_reading
 from mailhooks.tools.check_types import (
     SLOW_ANSWER_S,
     Answer,
     CheckResult,
+    Status,
     failed,
     passed,
     skipped,
@@ -37,6 +39,11 @@ _EVENT_CAUSES = {
         "a notification it has seen before",
         "delivery is at least once (a timed-out post comes again)",
         "answer 200 to a repeat (deduplicate by content: there is no event id)",
+    ),
+    "failure-type": (
+        "a Failed notification (a hard bounce)",
+        "SocketLabs sends one for every failed delivery",
+        "answer 200 to every authenticated Failed post, whatever its FailureType and fields",
     ),
 }
 
@@ -320,3 +327,40 @@ def judge_latency(answers: Sequence[Answer], timeout_s: float) -> CheckResult:
 def wants_validation_key(wire_format: WireFormat, validation_key: str | None) -> str | None:
     """The key event answers must carry: only legacy endpoints echo one."""
     return validation_key if wire_format is WireFormat.FORM else None
+
+
+def judge_failure_type(
+    answer: Answer,
+    wire_format: WireFormat,
+    sent: int,
+    validation_key: str | None,
+    timeout_s: float,
+) -> CheckResult:
+    """A hard bounce, FailureType as this format's documentation gives it: how was it read?
+
+    SocketLabs' sources disagree on what FailureType 0 and 1 mean; a mailhooks receiver
+    says in a header how it read the post, other receivers say nothing.
+    """
+    taken = judge_event("failure-type", answer, validation_key, timeout_s)
+    if taken.status is Status.FAIL:
+        return taken
+    reading = parse_failure_reading(answer.failure_reading or "")
+    if reading is None:
+        return passed(
+            "failure-type",
+            f"{taken.detail}; the receiver does not say how it read FailureType {sent} "
+            "(only mailhooks does)",
+        )
+    read, evidence = reading
+    detail = f"FailureType {sent} with SMTP 550 5.1.1 read as {read}"
+    if read == "permanent":
+        return passed("failure-type", f"{detail}, as the {wire_format.value} documentation says")
+    return warned(
+        "failure-type",
+        f"{detail} (SMTP evidence: {evidence})",
+        f"the endpoint reads FailureType {sent} unlike SocketLabs' {wire_format.value} "
+        "documentation; right only if your account sends it that way",
+        "if `mailhooks endpoint list` shows most Failed events disagreeing with their SMTP "
+        "evidence, switch: mailhooks endpoint set NAME --failure-type-zero ..., then "
+        "mailhooks db rebuild",
+    )

@@ -76,6 +76,8 @@ class Answer:
     location: str | None = None
     error: str | None = None
     timed_out: bool = False
+    #: A mailhooks receiver's `Mailhooks-Failure-Type` header: how it read a Failed post.
+    failure_reading: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
