@@ -52,17 +52,20 @@ def test_health_readiness_and_metrics(
             ).status_code
             == 401
         )
+        again = client.post("/hooks/ops", content=body, headers={"content-type": content_type})
+        assert again.status_code == 200  # the last Delivered once more: a duplicate
         for n in range(5):  # random names must not become labels
             client.post(f"/hooks/random-{n}", content=wrong, headers={"content-type": content_type})
         text = client.get("/metrics").text
     assert (
         _metric(text, "mailhooks_requests_total", 'endpoint="ops",kind="delivered",status="200"')
-        == 3
+        == 4
     )
     assert _metric(text, "mailhooks_requests_total", 'endpoint="ops",kind="open",status="401"') == 1
     assert _metric(text, "mailhooks_requests_total", 'endpoint="",kind="",status="404"') == 5
     assert _metric(text, "mailhooks_unauthorized_total") == 1
-    assert _metric(text, "mailhooks_batch_size_sum") == 3
+    assert _metric(text, "mailhooks_duplicates_total") == 1
+    assert _metric(text, "mailhooks_batch_size_sum") == 4
     assert _metric(text, "mailhooks_commit_seconds_count") >= 1
     assert _metric(text, "mailhooks_queue_depth") == 0
     assert "random-" not in text
