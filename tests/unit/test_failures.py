@@ -10,6 +10,7 @@ from mailhooks.protocol.events import WireFormat
 from mailhooks.protocol.failures import (
     DOCUMENTED_ZERO,
     FailureTypeZero,
+    canonical_failure_type,
     evidence_agrees,
     read_failure_type,
     smtp_evidence,
@@ -112,3 +113,21 @@ def test_the_legacy_guides_failed_example_is_a_permanent_failure_read_its_way() 
     assert evidence_agrees(permanent, evidence.smtp_class) is True
     temporary = read_failure_type(event.failure_type, FailureTypeZero.TEMPORARY)
     assert evidence_agrees(temporary, evidence.smtp_class) is False
+
+
+@pytest.mark.parametrize(
+    ("sent", "parsed", "canonical"),
+    [
+        (0, 0, 1),
+        ("0", 0, 1),
+        (" 1 ", 1, 0),
+        ("Permanent", 1, 1),
+        ("temporary", 0, 0),
+        (None, None, None),
+    ],
+)
+def test_a_name_means_what_it_says_whatever_the_reading(
+    sent: object, parsed: int | None, canonical: int | None
+) -> None:
+    fields = {} if sent is None else {"failureType": sent}
+    assert canonical_failure_type(fields, parsed, FailureTypeZero.PERMANENT) == canonical

@@ -36,13 +36,27 @@ DOCUMENTED_ZERO: Mapping[WireFormat, FailureTypeZero] = MappingProxyType(
 
 
 def read_failure_type(wire: int | None, zero: FailureTypeZero) -> int | None:
-    """The canonical FailureType (0 temporary, 1 permanent, 2 suppressed) of a wire value.
+    """The canonical FailureType (0 temporary, 1 permanent, 2 suppressed) of a wire number.
 
     Unknown values are kept as they are (the status rules treat them as temporary).
     """
     if zero is FailureTypeZero.PERMANENT and wire in (0, 1):
         return 1 - wire
     return wire
+
+
+def canonical_failure_type(
+    fields: Mapping[str, Any], parsed: int | None, zero: FailureTypeZero
+) -> int | None:
+    """An event's canonical FailureType: a number read the endpoint's way, a name as it says.
+
+    `parsed` is what the parser made of the field (names become their number); a name such
+    as `Permanent` means what it says whatever the endpoint's reading.
+    """
+    sent = next((value for key, value in fields.items() if str(key).lower() == "failuretype"), None)
+    if isinstance(sent, str) and sent.strip() and not sent.strip().lstrip("+-").isdigit():
+        return parsed
+    return read_failure_type(parsed, zero)
 
 
 #: Answer header by which a mailhooks receiver says how it read a Failed post:

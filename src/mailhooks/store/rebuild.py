@@ -40,7 +40,7 @@ from sqlalchemy import (
 )
 
 from mailhooks.protocol.events import Event, FailureType, Kind, WireFormat
-from mailhooks.protocol.failures import FailureTypeZero, read_failure_type, smtp_evidence
+from mailhooks.protocol.failures import FailureTypeZero, canonical_failure_type, smtp_evidence
 from mailhooks.protocol.values import to_enum_int
 from mailhooks.store import resuppress
 from mailhooks.store.derive import fold_addresses, fold_messages, upsert_addresses, upsert_messages
@@ -228,10 +228,11 @@ def _fold_events(connection: Connection, chunk: int) -> tuple[int, dict[int, _Re
 
 def _read_again(event: Event, zero: FailureTypeZero) -> _Reading:
     """A stored Failed event's FailureType and SMTP class, from its fields as sent."""
-    wire = next(
+    sent = next(
         (value for key, value in event.fields.items() if key.lower() == "failuretype"), None
     )
-    failure_type = read_failure_type(to_enum_int("FailureType", wire, FailureType), zero)
+    parsed = to_enum_int("FailureType", sent, FailureType)
+    failure_type = canonical_failure_type(event.fields, parsed, zero)
     evidence = smtp_evidence(event.fields)
     return _Reading(failure_type, evidence.smtp_class if evidence is not None else None)
 

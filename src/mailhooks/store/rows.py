@@ -13,7 +13,7 @@ from sqlalchemy import Connection, bindparam, case, update
 
 from mailhooks.protocol.dedupe import dedupe_key
 from mailhooks.protocol.events import Event, Kind, Notification
-from mailhooks.protocol.failures import FailureTypeZero, read_failure_type, smtp_evidence
+from mailhooks.protocol.failures import FailureTypeZero, canonical_failure_type, smtp_evidence
 from mailhooks.store.hot_sql import driver_value, multi_row_insert, placeholder
 from mailhooks.store.schema import events
 
@@ -66,7 +66,7 @@ def event_row(
     key = dedupe_key(endpoint_id, event)
     smtp_class = None
     if event.kind is Kind.FAILED:
-        canonical = read_failure_type(event.failure_type, failure_type_zero)
+        canonical = canonical_failure_type(event.fields, event.failure_type, failure_type_zero)
         if canonical != event.failure_type:
             event = dataclasses.replace(event, failure_type=canonical)
         evidence = smtp_evidence(event.fields)
