@@ -120,3 +120,31 @@ def test_bad_input_is_one_line(stocked: str, args: list[str], message: str) -> N
     assert code == 1
     assert out.strip().startswith(message)
     assert "Traceback" not in out
+
+
+def test_address_says_first_whether_it_is_suppressed_and_why(
+    engine: Engine, database_url: str
+) -> None:
+    """A permanent failure then a later deferral: the latest status is `deferred`, but what
+    an operator needs first is that the address is suppressed, and why."""
+    endpoint = add_endpoint(engine, "cli", wire_format=WireFormat.JSON, server_id=1000, secret="k")
+    rows = []
+    for kind, moment in ((Kind.FAILED, T0), (Kind.DEFERRED, T0 + timedelta(days=1))):
+        fields = sample_fields(
+            kind, message_id="m-9", address="gone@example.com", occurred_at=moment
+        )
+        if kind is Kind.FAILED:
+            fields["FailureType"] = 1
+        rows.append(event_row(endpoint.id, parse_body(*encode(fields, WireFormat.JSON)), moment))
+    with engine.begin() as connection:
+        store_batch(connection, rows)
+    code, out = run("address", "gone@example.com", "--database-url", database_url)
+    assert code == 0, out
+    first, second = out.splitlines()[:2]
+    assert first.startswith("gone@example.com: SUPPRESSED since ")
+    assert first.endswith("(policy): permanent failure (code 2001: The email address is invalid)")
+    assert second == (
+        "1 permanent failure, 0 temporary failures, 0 complaints; latest event status: deferred"
+    )
+    code, out = run("address", "other@example.com", "--database-url", database_url)
+    assert code == 1 and "nothing is known about other@example.com" in out

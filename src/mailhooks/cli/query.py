@@ -160,21 +160,17 @@ def address_command(address: str, as_json: Json = False, database_url: DatabaseU
     name = summary["address"] if summary is not None else suppression.address or address
     if suppression.suppressed:
         since = f" since {suppression.since:%Y-%m-%d %H:%M}Z" if suppression.since else ""
-        console().print(
-            f"[bold]{name}: SUPPRESSED[/bold]{since} ({suppression.source}): {suppression.reason}",
-            highlight=False,
-        )
+        typer.echo(f"{name}: SUPPRESSED{since} ({suppression.source}): {suppression.reason}")
     else:
         lifted = f" (lifted: {suppression.reason})" if suppression.reason else ""
-        console().print(f"[bold]{name}[/bold]: not suppressed{lifted}", highlight=False)
+        typer.echo(f"{name}: not suppressed{lifted}")
     if summary is None:
         return
-    console().print(
+    typer.echo(
         f"{plural(summary['permanent_failures'], 'permanent failure')}, "
         f"{plural(summary['temporary_failures'], 'temporary failure')}, "
         f"{plural(summary['complaints'], 'complaint')}; latest event status: "
-        f"{summary['last_status'] or '-'}",
-        highlight=False,
+        f"{summary['last_status'] or '-'}"
     )
     table = Table("message", "status", "last event (UTC)")
     for message in summary["messages"]:

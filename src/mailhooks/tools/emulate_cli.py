@@ -19,6 +19,7 @@ from mailhooks.tools.emulate_model import ModelRates
 from mailhooks.tools.emulate_report import render, summary
 from mailhooks.tools.emulate_retry import RetryPolicy, parse_duration
 from mailhooks.tools.emulate_verify import ApiClient, VerifyError, VerifyResult, high_water, verify
+from mailhooks.wording import plural
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -134,8 +135,9 @@ def print_outcome(outcome: Outcome, console: Console | None = None) -> None:
         return
     if result.ok:
         console.print(
-            f"verified: {result.acknowledged:,} acknowledged events stored exactly once, "
-            f"{result.messages_checked:,} message statuses as expected",
+            f"verified: {plural(result.acknowledged, 'acknowledged event')} stored exactly "
+            f"once, {plural(result.messages_checked, 'message status', 'message statuses')} "
+            "as expected",
             markup=False,
         )
         return
@@ -173,7 +175,7 @@ class _Progress:
         elapsed = time.monotonic() - self._started
         done = elapsed if self._options.duration is not None else totals[C_STARTED]
         detail = (
-            f"{totals[C_ATTEMPTS]:,} posts, {totals[C_ACKED]:,} acked, "
+            f"{plural(totals[C_ATTEMPTS], 'post')}, {totals[C_ACKED]:,} acked, "
             f"{totals[C_GIVEN_UP]:,} given up, {totals[C_ACKED] / max(elapsed, 1e-9):,.0f}/s"
         )
         self._progress.update(self._task, completed=done, detail=detail)
