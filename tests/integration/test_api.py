@@ -979,6 +979,8 @@ EXTREME_INPUT: list[tuple[str, dict[str, Any]]] = [
     ("/v1/addresses/nul%00@example.com", {}),
     ("/v1/addresses/%ff%fe", {}),
     ("/v1/suppressions/nul%00@example.com", {}),
+    # A parameter *name* with a newline and a NUL: the error names it on one line.
+    ("/v1/events/feed?after%0Aid%00=1", {}),
 ]
 
 

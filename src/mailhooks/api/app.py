@@ -86,14 +86,21 @@ def _openapi_without_422(api: FastAPI) -> dict[str, Any]:
 
 async def _http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
     return JSONResponse(
-        {"error": str(error.detail)}, status_code=error.status_code, headers=error.headers
+        {"error": _one_line(str(error.detail))},
+        status_code=error.status_code,
+        headers=error.headers,
     )
 
 
 async def _validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
     first = error.errors()[0]
     where = ".".join(str(part) for part in first["loc"] if part not in ("query", "path", "body"))
-    return JSONResponse({"error": f"{where}: {first['msg']}"}, status_code=400)
+    return JSONResponse({"error": _one_line(f"{where}: {first['msg']}")}, status_code=400)
+
+
+def _one_line(message: str) -> str:
+    """Every error is one line, whatever a parameter name or a parser's message holds."""
+    return " ".join(message.split())
 
 
 FILTERS = frozenset({"kind", "endpoint", "address", "message_id", "mailing_id", "since", "until"})
