@@ -6,7 +6,7 @@ Runs on demand, not in the test suite:
     .venv/bin/python benchmarks/ingest.py --quick    # 1 short round, under 2 minutes
     .venv/bin/python benchmarks/ingest.py --json     # machine-readable results on stdout
 
-It measures the speed targets of issue 7 and prints each ratio with its target and
+It measures the ingest speed targets and prints each ratio with its target and
 PASS/FAIL (`TARGETS`): mailhooks on SQLite >= 5x the Flask baseline and >= 70% of the
 no-op route; mailhooks on PostgreSQL >= 10x a psycopg commit-per-request endpoint; p99 ack
 latency at half of mailhooks' measured capacity <= 3x its p50; peak RSS under overload
@@ -1462,7 +1462,7 @@ RATE_RATIOS = (
 
 @dataclass(frozen=True)
 class Target:
-    """One of issue 7's speed targets: a ratio from one run and the bound it must meet."""
+    """One speed target: a ratio from one run and the bound it must meet."""
 
     ratio: str
     what: str
@@ -1728,7 +1728,7 @@ def print_phases(report: dict[str, Any]) -> None:
 
 
 def print_targets(report: dict[str, Any], options: Options) -> None:
-    """Every target of issue 7: measured ratio, target, PASS/FAIL, and its figures."""
+    """Every speed target: measured ratio, target, PASS/FAIL, and its figures."""
     quick = " [quick]" if options.quick else ""
     noisy = " [noisy: see notes]" if report["notes"] else ""
     print(f"targets{quick}{noisy}:")

@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     #: then shows the counters of the process that answers.
     workers: int = Field(default=1, ge=1, le=64)
 
-    # Suppression policy (DESIGN.md §5): which new events put their address on the list.
+    # Suppression policy (docs/architecture.md): which new events put their address on the list.
     suppress_on_permanent_failure: bool = True
     suppress_on_complaint: bool = True
     #: Failed with FailureType 2 (SocketLabs' own list already holds the address).

@@ -42,8 +42,8 @@ def configure_logging(level: str = "info") -> None:
 class AccessLog:
     """Request lines, the same JSON as every other line, written in one go per loop turn.
 
-    Through `logging` a request line cost about as much as parsing the event (profile,
-    issue 7): a record, a formatter and a write per request. Lines written here skip that
+    Through `logging` a request line costs about as much as parsing the event (in a profile):
+    a record, a formatter and a write per request. Lines written here skip that
     path and are joined into one write per event-loop turn; a SIGKILL can lose the lines of
     that turn, never an event. Off when the `mailhooks.access` logger is above INFO.
     """

@@ -1,6 +1,6 @@
 """Crash test: SIGKILL the server under load; every event answered 2xx survives, exactly once.
 
-A 2xx is a promise that the event is committed (DESIGN.md §2, "ack after commit"). Clients
+A 2xx is a promise that the event is committed ("answer after commit"). Clients
 post distinct events from several threads; the server is killed with SIGKILL mid-run (no
 shutdown, no flushing), restarted on the same database and port, and killed again. Then
 the store must hold every acknowledged event exactly once; an event whose post got no

@@ -1,4 +1,4 @@
-"""Every answer of DESIGN.md §6, over real HTTP to `mailhooks serve` on loopback, both backends."""
+"""Every answer of the receiver, over real HTTP to `mailhooks serve` on loopback, both backends."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Store-failure tests: the store goes away under load, and comes back.
 
-DESIGN.md §2/§6: a failed commit answers 503 with Retry-After to every request in it, a full
+A failed commit answers 503 with Retry-After to every request in it, a full
 queue answers 503 at once, and a 200 is only ever sent for a committed event. The server
 must recover by itself once the store is back, without a restart. After each outage the
 posts that got no 200 are sent again (as SocketLabs does) and every event must then be

@@ -1,4 +1,4 @@
-"""Two receivers, one PostgreSQL store (DESIGN.md §8): the UNIQUE dedupe key makes it safe.
+"""Two receivers, one PostgreSQL store: the UNIQUE dedupe key makes it safe.
 
 Two `mailhooks serve` processes share a database and the endpoint `hooks`. Every event is
 posted to both at about the same moment (client threads walk the same list in step), some

@@ -1,4 +1,4 @@
-"""FailureCode → category and text (PROTOCOL.md §4)."""
+"""FailureCode → category and text (docs/protocol.md, "FailureCode")."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ KNOWN: dict[int, tuple[FailureCategory, str]] = {
     5999: (C.INFORMATIONAL, "Informational message, other"),
     9999: (C.UNKNOWN, "The reason for the failure is unknown"),
 }
-#: Every code PROTOCOL.md §4 lists (1001-1011 one by one, 1008-1010 from CIVI).
+#: Every code docs/protocol.md lists (1001-1011 one by one, 1008-1010 from CIVI).
 DOCUMENTED = [
     *range(1001, 1012),
     1999,

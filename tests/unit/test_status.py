@@ -1,4 +1,4 @@
-"""Message and address status from the *set* of events (DESIGN.md §5), whatever the order."""
+"""Message and address status from the *set* of events, whatever the order."""
 
 from __future__ import annotations
 
@@ -277,7 +277,7 @@ def _fold_addresses(events: Sequence[Event]) -> AddressState:
 
 
 def _expected_message(events: Sequence[Event]) -> dict[str, Any]:
-    """The rules of DESIGN.md §5 written out directly (not via merge)."""
+    """The rules of docs/architecture.md written out directly (not via merge)."""
     statuses = [s for s in (event_status(e.kind, e.failure_type) for e in events) if s]
     times = [e.occurred_at for e in events if e.occurred_at is not None]
     return {

@@ -16,7 +16,7 @@ def dedupe_key(endpoint_id: int, event: Event) -> bytes:
     """8 bytes of event time (seconds) then 16 bytes of SHA-256 over endpoint and fields.
 
     The time prefix keeps new keys near the right edge of the UNIQUE index: a purely
-    random key made each insert dirty a random page (4x the WAL per row, PERF-NOTES.md).
+    random key made each insert dirty a random page (4x the WAL per row, measured).
     Field names are lower-cased and sorted, so only the content counts, not its order.
     """
     canonical = orjson.dumps(

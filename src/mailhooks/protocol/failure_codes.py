@@ -1,4 +1,4 @@
-"""SocketLabs FailureCode → category and human text (PROTOCOL.md §4).
+"""SocketLabs FailureCode → category and human text (docs/protocol.md, "FailureCode").
 
 The category says *why*; it does not say whether the failure is permanent: FailureType
 decides that (a documented example pairs 2001 with FailureType 0).

@@ -1,7 +1,7 @@
 """Realistic sample notifications of every type in both wire formats.
 
 One builder shared by the tests, the benchmarks and the sender tools, so what we send is
-what the receiver reads. Field names and values follow PROTOCOL.md (docs and samples).
+what the receiver reads. Field names and values follow docs/protocol.md.
 """
 
 from __future__ import annotations

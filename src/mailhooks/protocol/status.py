@@ -1,4 +1,6 @@
-"""Message status from the *set* of its events (DESIGN.md §5), whatever order they arrive in.
+"""Message status from the *set* of its events, whatever order they arrive in.
+
+The rules and their ranks are in docs/architecture.md, "Message status rules".
 
 Every rule is a max, an OR, a min or a sum, so folding events in any order, or merging
 partial folds, gives the same state: an asynchronous bounce days after Delivered still

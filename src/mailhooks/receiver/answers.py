@@ -1,4 +1,4 @@
-"""The receiver's answers (DESIGN.md §6): small, one-line, never carrying a secret."""
+"""The receiver's answers (docs/protocol.md, "What mailhooks answers"): one line, no secret."""
 
 from __future__ import annotations
 

@@ -2,10 +2,10 @@
 
 By default SQLite checkpoints inside the commit that takes the WAL past 1,000 pages: that
 commit, and every acknowledgement waiting on it, also copies the WAL into the database file
-and syncs it. Checkpointing from another connection instead (tried in issue 7) does not
-help: a PASSIVE checkpoint cannot rewind a WAL that commits keep appending to, so the file
-needs a blocking RESTART or TRUNCATE now and then (a 55 ms stall of every commit, once a
-second at 1,500 events/s), and the checkpoint's sync of the database file slows the WAL's
+and syncs it. Checkpointing from another connection instead does not help: a PASSIVE
+checkpoint cannot rewind a WAL that commits keep appending to, so the file needs a blocking
+RESTART or TRUNCATE now and then (a 55 ms stall of every commit, once a second at 1,500
+events/s), and the checkpoint's sync of the database file slows the WAL's
 syncs running beside it.
 
 So the writer turns automatic checkpoints off for its connection and, once a batch's

@@ -1,11 +1,11 @@
 """The writer's hot statements, run with driver-level parameters: SQLAlchemy compiles, we bind.
 
-Profiling ingest (issue 7) showed SQLAlchemy's per-row parameter work (`construct_params`,
-type bind processors, `_init_compiled`) costing more than SQLite itself for a batch. These
+In a profile of ingest, SQLAlchemy's per-row parameter work (`construct_params`, type bind
+processors, `_init_compiled`) cost more than SQLite itself for a batch. These
 statements are compiled once per backend; each row's values are turned into driver values by
 the one rule our columns need (aware datetimes: naive UTC text on SQLite, as SQLAlchemy's
 DATETIME stores them) and handed to the driver through `exec_driver_sql`, which still wraps
-driver errors in SQLAlchemy's exceptions, so the writer's error handling is unchanged.
+driver errors in SQLAlchemy's exceptions, so the writer handles them like any other statement's.
 """
 
 from __future__ import annotations

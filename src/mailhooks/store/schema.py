@@ -135,7 +135,7 @@ messages = Table(
     Column("mailing_id", Text, nullable=False),
     Column("message_id", Text, nullable=False),
     Column("address", Text, nullable=False),
-    #: Highest-ranked status among the message's events (DESIGN.md §5); NULL: engagement only.
+    #: Highest-ranked status among the message's events (protocol.status); NULL: engagement only.
     Column("status", String(16), nullable=True),
     Column("opened", Boolean, nullable=False),
     Column("clicked", Boolean, nullable=False),

@@ -21,7 +21,7 @@ from mailhooks.protocol.events import WireFormat
 from mailhooks.tools.check_types import CheckResult, failed, passed, warned
 from mailhooks.wording import plural
 
-#: Where SocketLabs posts from (PROTOCOL.md §0.3): what a firewall must let in.
+#: Where SocketLabs posts from (docs/protocol.md, "Authentication"): what a firewall must let in.
 SOCKETLABS_SOURCES = "142.0.176.0/20 (notifications) and 52.152.150.178 (validation, tests)"
 #: Warn when the certificate expires sooner than this.
 EXPIRY_WARNING_DAYS = 14

@@ -79,7 +79,7 @@ class MessagePlan(NamedTuple):
     events: tuple[PlannedEvent, ...]
 
 
-# (code, SMTP status, diagnostic) for the outcomes the model picks from (PROTOCOL.md §4).
+# (code, SMTP status, diagnostic) for the outcomes the model picks from (docs/protocol.md).
 _PERMANENT = (
     (2001, "5.1.1", "550 5.1.1 The email account that you tried to reach does not exist"),
     (2001, "5.1.1", "550 5.1.1 <{address}>: Recipient address rejected: User unknown"),

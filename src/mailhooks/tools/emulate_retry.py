@@ -2,7 +2,7 @@
 
 An unanswered notification is retried "in exactly the same way as email deferral works":
 soon at first, then at least hourly, and dropped when no contact was made for four days;
-an endpoint that stays unresponsive may be disabled (PROTOCOL.md §0.6, §8). All durations
+an endpoint that stays unresponsive may be disabled (docs/protocol.md, "Retries"). All durations
 here are simulated seconds; `time_scale` simulated seconds pass per real second.
 """
 

@@ -2,7 +2,7 @@
 
 The body comes from the shared sample builder, with `--set` overrides; the verdict is
 SocketLabs' own rule: a 200, and on legacy form endpoints the Validation Key somewhere
-in the answer (PROTOCOL.md §2-3).
+in the answer (docs/protocol.md, "Validation").
 """
 
 from __future__ import annotations
