@@ -1,4 +1,8 @@
-"""One error base; each subclass carries the HTTP status it maps to at the boundary."""
+"""One error base; each subclass carries the HTTP status it maps to at the boundary.
+
+Each surface turns them into answers in one place: the receiver and the API through
+`mailhooks.http_answers`, the CLI as `error: ...` with exit status 1 (cli/common.py).
+"""
 
 from __future__ import annotations
 
@@ -36,8 +40,32 @@ class AuthError(MailhooksError):
     status_code = 401
 
 
-class UnknownEndpoint(MailhooksError):
+class NotFound(MailhooksError):
+    """A named thing (an endpoint, a token) does not exist."""
+
     status_code = 404
+
+
+class UnknownEndpoint(NotFound):
+    """A post to /hooks/{name} for a name no endpoint has."""
+
+
+class Conflict(MailhooksError):
+    """The name is taken."""
+
+    status_code = 409
+
+
+class InvalidInput(MailhooksError):
+    """A value a person gave (a CLI argument, an API body) cannot be used as it is."""
+
+    status_code = 400
+
+
+class Unreachable(MailhooksError):
+    """A remote endpoint or API gave no usable answer (the sender tools)."""
+
+    status_code = 502
 
 
 class StoreUnavailable(MailhooksError):
@@ -47,7 +75,7 @@ class StoreUnavailable(MailhooksError):
 
 
 class ConfigError(MailhooksError):
-    """Bad settings or CLI arguments; reported as one line with a non-zero exit."""
+    """Bad settings: a database URL, a store that is not there, a port that is taken."""
 
 
 class StoreMissing(ConfigError):

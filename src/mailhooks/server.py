@@ -12,12 +12,12 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from starlette.types import ASGIApp
 
+from mailhooks.app import create_app
 from mailhooks.config import Settings
-from mailhooks.errors import ConfigError
+from mailhooks.errors import ConfigError, Conflict
 from mailhooks.logs import configure_logging
 from mailhooks.protocol.auth import generate_secret
 from mailhooks.protocol.events import WireFormat
-from mailhooks.receiver import create_app
 from mailhooks.store import endpoints as endpoint_store
 from mailhooks.store import migrate
 from mailhooks.store.engine import create_store_engine
@@ -82,7 +82,7 @@ def ensure_first_endpoint(engine: Engine, settings: Settings) -> None:
             server_id=settings.default_server_id,
             secret=secret,
         )
-    except (ConfigError, IntegrityError):
+    except (Conflict, IntegrityError):
         return  # another receiver starting on the same database made it first
     scheme = "https" if settings.ssl_certfile else "http"
     print(

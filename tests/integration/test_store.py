@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, Engine, func, select
 
-from mailhooks.errors import ConfigError, StoreUnavailable
+from mailhooks.errors import ConfigError, Conflict, InvalidInput, StoreUnavailable
 from mailhooks.protocol.events import Kind, WireFormat
 from mailhooks.protocol.parse import parse_body
 from mailhooks.protocol.samples import sample_body
@@ -97,28 +97,28 @@ def test_rotation_holds_two_keys_then_retires_the_oldest(engine: Engine) -> None
     rotated = rotate_key(engine, "a", "new-key")
     assert [k.hash.matches("old-key") for k in rotated.keys] == [True, False]
     assert [k.hash.matches("new-key") for k in rotated.keys] == [False, True]
-    with pytest.raises(ConfigError, match="already holds 2 keys"):
+    with pytest.raises(InvalidInput, match="already holds 2 keys"):
         rotate_key(engine, "a", "third-key")
     (kept,) = retire_oldest_key(engine, "a").keys
     assert kept.hash.matches("new-key")
-    with pytest.raises(ConfigError, match="only one key"):
+    with pytest.raises(InvalidInput, match="only one key"):
         retire_oldest_key(engine, "a")
 
 
 def test_form_endpoint_needs_a_validation_key(engine: Engine) -> None:
-    with pytest.raises(ConfigError, match="needs a validation key"):
+    with pytest.raises(InvalidInput, match="needs a validation key"):
         add_endpoint(engine, "f", wire_format=WireFormat.FORM, server_id=1, secret="k")
 
 
 @pytest.mark.parametrize("name", ["", "has space", "a/b", "x" * 101, "-lead"])
 def test_endpoint_names_must_fit_a_url_segment(engine: Engine, name: str) -> None:
-    with pytest.raises(ConfigError, match="endpoint name"):
+    with pytest.raises(InvalidInput, match="endpoint name"):
         add_endpoint(engine, name, wire_format=WireFormat.JSON, server_id=1, secret="k")
 
 
 def test_duplicate_name_is_refused_but_a_removed_name_can_be_reused(engine: Engine) -> None:
     endpoint_id = _endpoint_id(engine)
-    with pytest.raises(ConfigError, match="already exists"):
+    with pytest.raises(Conflict, match="already exists"):
         _endpoint_id(engine)
     with engine.begin() as connection:
         insert_events(connection, [_row(endpoint_id, "kept-after-removal")])

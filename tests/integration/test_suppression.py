@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from mailhooks.cli import app
 from mailhooks.cli.suppress import SUPPRESSED_EXIT
-from mailhooks.errors import ConfigError
+from mailhooks.errors import InvalidInput
 from mailhooks.protocol.events import Kind
 from mailhooks.store.ingest import store_batch
 from mailhooks.store.schema import suppression_history
@@ -258,7 +258,7 @@ def test_manual_suppression_and_history(engine: Engine) -> None:
         ("suppress", "back on", "manual"),
     ]
     for bad in ("no-at-sign", "two words@example.com", "x" * 321 + "@example.com"):
-        with pytest.raises(ConfigError, match="is not an email address"):
+        with pytest.raises(InvalidInput, match="is not an email address"):
             suppress_manually(engine, bad, "x")
 
 

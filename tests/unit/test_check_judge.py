@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailhooks.errors import ConfigError
+from mailhooks.errors import InvalidInput
 from mailhooks.tools.check_judge import (
     judge_duplicate,
     judge_event,
@@ -189,7 +189,7 @@ def test_parse_target(url: str, parts: tuple[str, str, int]) -> None:
 
 @pytest.mark.parametrize("url", ["hooks.example.com/x", "ftp://h/", "https:///x", "http://h:0x/"])
 def test_parse_target_refuses_what_is_not_an_http_url(url: str) -> None:
-    with pytest.raises(ConfigError):
+    with pytest.raises(InvalidInput):
         parse_target(url)
 
 

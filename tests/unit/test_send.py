@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from mailhooks.errors import ConfigError
+from mailhooks.errors import InvalidInput
 from mailhooks.protocol.events import Kind, WireFormat
 from mailhooks.protocol.parse import parse_body
 from mailhooks.tools.send import (
@@ -29,7 +29,7 @@ def test_type_names_are_case_insensitive(text: str, kind: Kind) -> None:
 
 
 def test_unknown_type_lists_the_choices() -> None:
-    with pytest.raises(ConfigError, match="choose one of queued, deferred"):
+    with pytest.raises(InvalidInput, match="choose one of queued, deferred"):
         parse_kind("bounce")
 
 
@@ -50,7 +50,7 @@ def test_parse_override(item: str, expected: Override) -> None:
 
 @pytest.mark.parametrize("item", ["NoEquals", "=value", ":=1", "Bad:={nope"])
 def test_parse_override_refuses(item: str) -> None:
-    with pytest.raises(ConfigError, match="--set"):
+    with pytest.raises(InvalidInput, match="--set"):
         parse_override(item)
 
 

@@ -6,23 +6,22 @@ within its refresh interval. Keys are never returned, except a generated one, on
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
 from mailhooks.api.auth import AdminToken
 from mailhooks.api.models import ErrorOut
-from mailhooks.errors import ConfigError
+from mailhooks.api.params import Store
 from mailhooks.protocol.auth import generate_secret
 from mailhooks.protocol.events import WireFormat
 from mailhooks.protocol.failures import FailureTypeZero
 from mailhooks.store import endpoints as endpoint_store
-from mailhooks.store.endpoints import NAME_PATTERN, Endpoint, EndpointExists, EndpointNotFound
+from mailhooks.store.endpoints import NAME_PATTERN, Endpoint
 from mailhooks.store.queries import EVIDENCE_WINDOW, FailureTypeEvidence, failure_type_evidence
 
 router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"])
@@ -129,93 +128,82 @@ def _changed(
     )
 
 
-@contextmanager
-def _store_call(request: Request, *, changes: bool = True) -> Iterator[Engine]:
-    """The engine for one store call: refusals become 4xx, changes reach our receiver."""
-    try:
-        yield request.app.state.engine
-    except EndpointNotFound as error:
-        raise HTTPException(404, error.message) from error
-    except EndpointExists as error:
-        raise HTTPException(409, error.message) from error
-    except ConfigError as error:
-        raise HTTPException(400, error.message) from error
-    if changes:
-        request.app.state.endpoints_changed()
+def _changed_here(request: Request) -> None:
+    """This process's receiver reloads its endpoints at once (others within seconds)."""
+    request.app.state.endpoints_changed()
 
 
 @router.get("", response_model=list[EndpointOut])
-def list_endpoints(request: Request, _token: AdminToken) -> list[EndpointOut]:
+def list_endpoints(_token: AdminToken, engine: Store) -> list[EndpointOut]:
     """Active endpoints with key fingerprints (never the keys)."""
-    with _store_call(request, changes=False) as engine:
-        evidence = failure_type_evidence(engine, _evidence_since())
-        return [
-            EndpointOut.of(endpoint, evidence) for endpoint in endpoint_store.load_endpoints(engine)
-        ]
+    evidence = failure_type_evidence(engine, _evidence_since())
+    return [
+        EndpointOut.of(endpoint, evidence) for endpoint in endpoint_store.load_endpoints(engine)
+    ]
 
 
 @router.get("/{name}", response_model=EndpointOut)
-def get_endpoint(request: Request, _token: AdminToken, name: str) -> EndpointOut:
+def get_endpoint(_token: AdminToken, engine: Store, name: str) -> EndpointOut:
     """One endpoint."""
-    with _store_call(request, changes=False) as engine:
-        return _out(engine, endpoint_store.get_endpoint(engine, name))
+    return _out(engine, endpoint_store.get_endpoint(engine, name))
 
 
 @router.post(
     "", response_model=EndpointCreated, status_code=201, responses={409: {"model": ErrorOut}}
 )
-def add_endpoint(request: Request, _token: AdminToken, new: EndpointIn) -> EndpointCreated:
+def add_endpoint(
+    request: Request, _token: AdminToken, engine: Store, new: EndpointIn
+) -> EndpointCreated:
     """Add an endpoint with one key; 409 if the name is taken."""
     secret = new.secret or generate_secret()
-    with _store_call(request) as engine:
-        endpoint = endpoint_store.add_endpoint(
-            engine,
-            new.name,
-            wire_format=WireFormat(new.format),
-            server_id=new.server_id,
-            secret=secret,
-            validation_key=new.validation_key,
-            failure_type_zero=FailureTypeZero(new.failure_type_zero)
-            if new.failure_type_zero
-            else None,
-        )
-        return _changed(engine, endpoint, secret, generated=new.secret is None)
+    endpoint = endpoint_store.add_endpoint(
+        engine,
+        new.name,
+        wire_format=WireFormat(new.format),
+        server_id=new.server_id,
+        secret=secret,
+        validation_key=new.validation_key,
+        failure_type_zero=FailureTypeZero(new.failure_type_zero) if new.failure_type_zero else None,
+    )
+    _changed_here(request)
+    return _changed(engine, endpoint, secret, generated=new.secret is None)
 
 
 @router.patch("/{name}", response_model=EndpointOut)
 def change_endpoint(
-    request: Request, _token: AdminToken, name: str, change: EndpointChange
+    request: Request, _token: AdminToken, engine: Store, name: str, change: EndpointChange
 ) -> EndpointOut:
     """Change how an endpoint reads FailureType; new posts are read so at once."""
-    with _store_call(request) as engine:
-        endpoint = endpoint_store.set_failure_type_zero(
-            engine, name, FailureTypeZero(change.failure_type_zero)
-        )
-        return _out(engine, endpoint)
+    zero = FailureTypeZero(change.failure_type_zero)
+    endpoint = endpoint_store.set_failure_type_zero(engine, name, zero)
+    _changed_here(request)
+    return _out(engine, endpoint)
 
 
 @router.post("/{name}/keys", response_model=EndpointCreated, status_code=201)
 def rotate_key(
-    request: Request, _token: AdminToken, name: str, key: KeyIn | None = None
+    request: Request, _token: AdminToken, engine: Store, name: str, key: KeyIn | None = None
 ) -> EndpointCreated:
     """Add a second key (rotation); both are accepted until the oldest is retired."""
     given = key.secret if key is not None else None
     secret = given or generate_secret()
-    with _store_call(request) as engine:
-        endpoint = endpoint_store.rotate_key(engine, name, secret)
-        return _changed(engine, endpoint, secret, generated=given is None)
+    endpoint = endpoint_store.rotate_key(engine, name, secret)
+    _changed_here(request)
+    return _changed(engine, endpoint, secret, generated=given is None)
 
 
 @router.delete("/{name}/keys/oldest", response_model=EndpointOut)
-def retire_oldest_key(request: Request, _token: AdminToken, name: str) -> EndpointOut:
+def retire_oldest_key(
+    request: Request, _token: AdminToken, engine: Store, name: str
+) -> EndpointOut:
     """Drop the oldest of two keys, once SocketLabs sends the new one."""
-    with _store_call(request) as engine:
-        endpoint = endpoint_store.retire_oldest_key(engine, name)
-        return _out(engine, endpoint)
+    endpoint = endpoint_store.retire_oldest_key(engine, name)
+    _changed_here(request)
+    return _out(engine, endpoint)
 
 
 @router.delete("/{name}", status_code=204)
-def remove_endpoint(request: Request, _token: AdminToken, name: str) -> None:
+def remove_endpoint(request: Request, _token: AdminToken, engine: Store, name: str) -> None:
     """Stop accepting posts at /hooks/{name}; its stored events stay."""
-    with _store_call(request) as engine:
-        endpoint_store.remove_endpoint(engine, name)
+    endpoint_store.remove_endpoint(engine, name)
+    _changed_here(request)

@@ -10,7 +10,7 @@ import typer
 
 from mailhooks.cli import check, db, endpoint, query, retention, send, serve, suppress, token
 from mailhooks.cli.common import fail
-from mailhooks.errors import ConfigError
+from mailhooks.errors import MailhooksError
 
 __all__ = ["app", "main"]
 
@@ -24,5 +24,5 @@ for _group in (serve, endpoint, db, suppress, retention, token, query, send, che
 def main() -> None:
     try:
         app()
-    except ConfigError as error:  # raised before a command's wrapper (e.g. in option parsing)
+    except MailhooksError as error:  # raised before a command's wrapper (in option parsing)
         fail(error.message)

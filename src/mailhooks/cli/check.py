@@ -10,7 +10,7 @@ import orjson
 import typer
 
 from mailhooks.cli.common import one_line_errors
-from mailhooks.errors import ConfigError
+from mailhooks.errors import InvalidInput
 from mailhooks.protocol.events import WireFormat
 from mailhooks.tools.check_types import DEFAULT_TIMEOUT_S, Status
 
@@ -86,7 +86,7 @@ def check(
     from mailhooks.tools.check_types import CheckOptions
 
     if not secret:
-        raise ConfigError("--secret (or MAILHOOKS_CHECK_SECRET) must not be empty")
+        raise InvalidInput("--secret (or MAILHOOKS_CHECK_SECRET) must not be empty")
     report = run_checks(
         CheckOptions(
             url=url,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mailhooks.cli.common import DatabaseUrl, DryRun, one_line_errors, open_store
-from mailhooks.errors import ConfigError
+from mailhooks.errors import InvalidInput
 from mailhooks.wording import plural
 
 retention_app = typer.Typer(help="Delete old raw events.", no_args_is_help=True)
@@ -73,7 +73,7 @@ def parse_age(text: str) -> timedelta:
     units = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
     number, unit = text[:-1], text[-1:].lower()
     if unit not in units or not number.isdigit() or int(number) <= 0:
-        raise ConfigError(
+        raise InvalidInput(
             f"age {text[:20]!r} must be a positive number with d, h, m or s (e.g. 90d)"
         )
     return timedelta(**{units[unit]: int(number)})

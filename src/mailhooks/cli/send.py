@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mailhooks.cli.common import fail, one_line_errors, write_json_lines
-from mailhooks.errors import ConfigError
+from mailhooks.errors import InvalidInput
 from mailhooks.protocol.events import WireFormat
 
 #: Environment variables read so secrets need not appear on the command line.
@@ -84,7 +84,7 @@ def send_command(
     from mailhooks.tools import send as tool
 
     if wire_format is WireFormat.FORM and not validation_key:
-        raise ConfigError(
+        raise InvalidInput(
             "legacy form endpoints must echo the Validation Key in every answer; "
             f"give it with --validation-key or {VALIDATION_KEY_ENV} so the answer can be judged"
         )

@@ -1,5 +1,5 @@
-"""The ASGI app SocketLabs posts to: POST /hooks/{name}."""
+"""The lean ASGI route SocketLabs posts to: POST /hooks/{name}, answered after commit."""
 
-from mailhooks.receiver.app import create_app
+from mailhooks.receiver.app import Receiver
 
-__all__ = ["create_app"]
+__all__ = ["Receiver"]

@@ -1,18 +1,18 @@
-"""The receiver's answers (docs/protocol.md, "What mailhooks answers"): one line, no secret."""
+"""The receiver's answers (docs/protocol.md, "What mailhooks answers"): one line, no secret.
+
+Refusals are `mailhooks.http_answers.refused`, the shape the API answers with too.
+"""
 
 from __future__ import annotations
-
-from collections.abc import Mapping
 
 import orjson
 from starlette.responses import Response
 
-from mailhooks.errors import MailhooksError, StoreUnavailable
+from mailhooks.http_answers import JSON
 from mailhooks.protocol.events import WireFormat
 from mailhooks.protocol.failures import FAILURE_READING_HEADER
 from mailhooks.store.endpoints import Endpoint
 
-_JSON = "application/json"
 _OK_JSON = orjson.dumps({"status": "ok"})
 
 
@@ -26,18 +26,4 @@ def accepted(endpoint: Endpoint, failure_reading: str | None = None) -> Response
         return Response(
             endpoint.validation_key, status_code=200, media_type="text/plain", headers=headers
         )
-    return Response(_OK_JSON, status_code=200, media_type=_JSON, headers=headers)
-
-
-def refused_http(status: int, reason: str, headers: Mapping[str, str] | None) -> Response:
-    """A plain HTTP error (no route, wrong method) in the same one-line JSON shape."""
-    return Response(
-        orjson.dumps({"error": reason}), status_code=status, media_type=_JSON, headers=headers
-    )
-
-
-def refused(error: MailhooksError, retry_after_s: int) -> Response:
-    """4xx/503 with a one-line reason; a 503 says when to come back."""
-    headers = {"Retry-After": str(retry_after_s)} if isinstance(error, StoreUnavailable) else None
-    body = orjson.dumps({"error": error.message})
-    return Response(body, status_code=error.status_code, media_type=_JSON, headers=headers)
+    return Response(_OK_JSON, status_code=200, media_type=JSON, headers=headers)

@@ -19,11 +19,10 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mailhooks import metrics
-from mailhooks.api import create_api
 from mailhooks.config import Settings
 from mailhooks.errors import (
     AuthError,
@@ -33,11 +32,12 @@ from mailhooks.errors import (
     UnknownEndpoint,
     first_line,
 )
+from mailhooks.http_answers import refused, refused_http
 from mailhooks.logs import AccessLog
 from mailhooks.protocol.auth import check_credentials
 from mailhooks.protocol.events import Kind
 from mailhooks.protocol.parse import parse_body
-from mailhooks.receiver.answers import accepted, refused, refused_http
+from mailhooks.receiver.answers import accepted
 from mailhooks.receiver.failure_reading import read_and_count
 from mailhooks.receiver.registry import EndpointRegistry
 from mailhooks.store.endpoints import Endpoint
@@ -216,7 +216,7 @@ def _log_request(outcome: _Outcome, status: int, started: float) -> None:
     )
 
 
-async def _http_error(_request: Request, error: Exception) -> Response:
+async def routing_error(_request: Request, error: Exception) -> Response:
     """Routing errors (no such path, wrong method) answered like every other error."""
     assert isinstance(error, HTTPException)
     return refused_http(error.status_code, error.detail, error.headers)
@@ -260,19 +260,11 @@ class HookFastPath:
 HOOKS_PREFIX = "/hooks/"
 
 
-def create_app(settings: Settings, engine: Engine) -> HookFastPath:
-    """The receiver app with the query API; its lifespan starts the writer and the refresher."""
-    receiver = Receiver(settings, engine)
-    app = Starlette(
-        routes=[
-            Route("/hooks/{name}", receiver.handle, methods=["POST"]),
-            Route("/healthz", _healthz, methods=["GET"]),
-            Route("/readyz", receiver.readyz, methods=["GET"]),
-            Route("/metrics", _metrics, methods=["GET"]),
-            Mount("/api", app=create_api(engine, endpoints_changed=receiver.registry.invalidate)),
-        ],
-        lifespan=receiver.lifespan,
-        exception_handlers={HTTPException: _http_error},
-    )
-    app.state.receiver = receiver
-    return HookFastPath(app, receiver)
+def routes(receiver: Receiver) -> list[BaseRoute]:
+    """The receiver's routes: POST /hooks/{name}, and the process's health and metrics."""
+    return [
+        Route("/hooks/{name}", receiver.handle, methods=["POST"]),
+        Route("/healthz", _healthz, methods=["GET"]),
+        Route("/readyz", receiver.readyz, methods=["GET"]),
+        Route("/metrics", _metrics, methods=["GET"]),
+    ]

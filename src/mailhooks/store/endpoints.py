@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
-from mailhooks.errors import ConfigError
+from mailhooks.errors import Conflict, InvalidInput, NotFound
 from mailhooks.protocol.auth import KeyHash
 from mailhooks.protocol.events import WireFormat
 from mailhooks.protocol.failures import DOCUMENTED_ZERO, FailureTypeZero
@@ -21,12 +21,12 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 _NAME = re.compile(NAME_PATTERN)
 
 
-class EndpointNotFound(ConfigError):
-    """No active endpoint of that name (the API answers 404)."""
+class EndpointNotFound(NotFound):
+    """No active endpoint of that name."""
 
 
-class EndpointExists(ConfigError):
-    """The name is taken by an active endpoint (the API answers 409)."""
+class EndpointExists(Conflict):
+    """The name is taken by an active endpoint."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +57,7 @@ class Endpoint:
 
 def validate_name(name: str) -> str:
     if not _NAME.fullmatch(name):
-        raise ConfigError(
+        raise InvalidInput(
             f"endpoint name {name[:40]!r} must be 1-100 letters, digits, '.', '_' or '-'"
         )
     return name
@@ -79,9 +79,11 @@ def add_endpoint(
     """
     validate_name(name)
     if wire_format is WireFormat.FORM and not validation_key:
-        raise ConfigError("a form (legacy) endpoint needs a validation key: every answer echoes it")
+        raise InvalidInput(
+            "a form (legacy) endpoint needs a validation key: every answer echoes it"
+        )
     if not secret:
-        raise ConfigError("the secret must not be empty")
+        raise InvalidInput("the secret must not be empty")
     now = datetime.now(UTC)
     with write_transaction(engine) as connection:
         if _active_id(connection, name) is not None:
@@ -110,7 +112,7 @@ def rotate_key(engine: Engine, name: str, secret: str) -> Endpoint:
         endpoint_id = _require_id(connection, name)
         count = len(connection.execute(_keys_of(endpoint_id)).all())
         if count >= MAX_KEYS:
-            raise ConfigError(
+            raise InvalidInput(
                 f"endpoint {name!r} already holds {MAX_KEYS} keys; retire one first "
                 f"(mailhooks endpoint retire-key {name})"
             )
@@ -126,7 +128,7 @@ def retire_oldest_key(engine: Engine, name: str) -> Endpoint:
         endpoint_id = _require_id(connection, name)
         keys = connection.execute(_keys_of(endpoint_id)).all()
         if len(keys) < 2:
-            raise ConfigError(f"endpoint {name!r} has only one key; rotate first")
+            raise InvalidInput(f"endpoint {name!r} has only one key; rotate first")
         connection.execute(delete(endpoint_keys).where(endpoint_keys.c.id == keys[0].id))
         _touch(connection, endpoint_id, now)
     return get_endpoint(engine, name)

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, insert, not_, or_, select, update
 
-from mailhooks.errors import ConfigError
+from mailhooks.errors import InvalidInput
 from mailhooks.protocol.events import Event, FailureType, Kind
 from mailhooks.protocol.failure_codes import describe_failure
 from mailhooks.protocol.values import normalise_address
@@ -268,4 +268,4 @@ def suppression_log(engine: Engine, address: str) -> list[dict[str, Any]]:
 def _require_address(address: str) -> None:
     text = address.strip()
     if "@" not in text or len(text) > 320 or any(c.isspace() or c == "\x00" for c in text):
-        raise ConfigError(f"{address[:60]!r} is not an email address")
+        raise InvalidInput(f"{address[:60]!r} is not an email address")

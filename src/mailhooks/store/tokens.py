@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, insert, select, update
 
-from mailhooks.errors import ConfigError
+from mailhooks.errors import Conflict, InvalidInput, NotFound
 from mailhooks.store.engine import write_transaction
 from mailhooks.store.schema import api_tokens
 
@@ -41,12 +41,12 @@ def token_digest(token: str) -> bytes:
 def create_token(engine: Engine, name: str, scope: Scope) -> str:
     """Store a new token and return it; it is never shown again."""
     if not name or len(name) > 100:
-        raise ConfigError("a token name must be 1-100 characters")
+        raise InvalidInput("a token name must be 1-100 characters")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with write_transaction(engine) as connection:
         taken = connection.execute(select(api_tokens.c.id).where(api_tokens.c.name == name))
         if taken.first() is not None:
-            raise ConfigError(f"a token named {name!r} already exists")
+            raise Conflict(f"a token named {name!r} already exists")
         connection.execute(
             insert(api_tokens).values(
                 name=name,
@@ -66,7 +66,7 @@ def revoke_token(engine: Engine, name: str) -> None:
             .values(revoked_at=datetime.now(UTC))
         ).rowcount
     if not changed:
-        raise ConfigError(f"no active token named {name!r}")
+        raise NotFound(f"no active token named {name!r}")
 
 
 def list_tokens(engine: Engine) -> list[ApiToken]:

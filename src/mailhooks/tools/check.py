@@ -83,7 +83,7 @@ def check_names(wire_format: WireFormat) -> list[str]:
 
 
 def run_checks(options: CheckOptions) -> Report:
-    """Run every check against `options.url`; raises `ConfigError` for a bad URL or CA file."""
+    """Run every check against `options.url`; raises `InvalidInput` for a bad URL or CA file."""
     target = parse_target(options.url)
     context = tls_context(options.ca_file)
     report = Report(options.url, options.wire_format)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from mailhooks.errors import ConfigError, first_line
+from mailhooks.errors import InvalidInput, first_line
 from mailhooks.protocol.events import WireFormat
 from mailhooks.tools.check_types import CheckResult, failed, passed, warned
 from mailhooks.wording import plural
@@ -40,14 +40,14 @@ class Target:
 
 
 def parse_target(url: str) -> Target:
-    """The scheme, host and port of an endpoint URL; `ConfigError` for anything else."""
+    """The scheme, host and port of an endpoint URL; `InvalidInput` for anything else."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError("URL must look like https://host[:port]/path")
+        raise InvalidInput("URL must look like https://host[:port]/path")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as error:
-        raise ConfigError(f"URL port: {first_line(error)}") from error
+        raise InvalidInput(f"URL port: {first_line(error)}") from error
     return Target(url.strip(), parts.scheme, parts.hostname, port)
 
 
@@ -58,7 +58,7 @@ def tls_context(ca_file: Path | None) -> ssl.SSLContext:
         try:
             context.load_verify_locations(cafile=str(ca_file))
         except (OSError, ssl.SSLError) as error:
-            raise ConfigError(f"--ca-file {ca_file}: {first_line(error)}") from error
+            raise InvalidInput(f"--ca-file {ca_file}: {first_line(error)}") from error
     return context
 
 

@@ -11,14 +11,14 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mailhooks.errors import ConfigError
+from mailhooks.errors import InvalidInput
 from mailhooks.protocol.events import WireFormat
 from mailhooks.tools.emulate import EmulateOptions, run_emulation
 from mailhooks.tools.emulate_delivery import C_ACKED, C_ATTEMPTS, C_GIVEN_UP, C_STARTED
 from mailhooks.tools.emulate_model import ModelRates
 from mailhooks.tools.emulate_report import render, summary
 from mailhooks.tools.emulate_retry import RetryPolicy, parse_duration
-from mailhooks.tools.emulate_verify import ApiClient, VerifyError, VerifyResult, high_water, verify
+from mailhooks.tools.emulate_verify import ApiClient, VerifyResult, high_water, verify
 from mailhooks.wording import plural
 
 EXIT_OK = 0
@@ -59,7 +59,7 @@ class Outcome:
 
 
 def options_from(arguments: Arguments) -> EmulateOptions:
-    """Checked options; every mistake becomes a one-line ConfigError."""
+    """Checked options; every mistake becomes a one-line InvalidInput."""
     try:
         policy = RetryPolicy(
             give_up_after=parse_duration(arguments.give_up_after),
@@ -85,7 +85,7 @@ def options_from(arguments: Arguments) -> EmulateOptions:
         )
         return replace(options, run_id=arguments.run_id) if arguments.run_id else options
     except ValueError as error:
-        raise ConfigError(str(error)) from None
+        raise InvalidInput(str(error)) from None
 
 
 def run(arguments: Arguments) -> Outcome:
@@ -93,10 +93,7 @@ def run(arguments: Arguments) -> Outcome:
     client = ApiClient(arguments.verify, arguments.token or "") if arguments.verify else None
     after_id = 0
     if client is not None:
-        try:
-            after_id = asyncio.run(high_water(client))  # fails early on a bad URL or token
-        except VerifyError as error:
-            raise ConfigError(str(error)) from None
+        after_id = asyncio.run(high_water(client))  # fails early on a bad URL or token
     if arguments.progress:
         with _Progress(options) as progress:
             stats = run_emulation(options, progress.update)
@@ -107,13 +104,10 @@ def run(arguments: Arguments) -> Outcome:
     report["seed"] = options.seed
     verification = None
     if client is not None:
-        try:
-            verification = asyncio.run(
-                verify(client, after_id=after_id, run_id=options.run_id,
-                       states=stats.states, plan=options.plan)
-            )  # fmt: skip
-        except VerifyError as error:
-            raise ConfigError(str(error)) from None
+        verification = asyncio.run(
+            verify(client, after_id=after_id, run_id=options.run_id,
+                   states=stats.states, plan=options.plan)
+        )  # fmt: skip
         report["verification"] = verification.as_dict()
     incomplete = stats.given_up or stats.abandoned or stats.disabled_after is not None
     if verification is not None and not verification.ok:

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from typing import cast
 from urllib.parse import urlsplit
 
+from mailhooks.errors import Unreachable
 
-class HttpError(Exception):
+
+class HttpError(Unreachable):
     """No usable answer: refused, reset, timed out or unreadable; the message says which."""
 
 

@@ -18,6 +18,7 @@ from urllib.parse import quote, urlsplit
 
 import orjson
 
+from mailhooks.errors import Unreachable
 from mailhooks.protocol.events import Kind
 from mailhooks.tools.emulate_delivery import ACKNOWLEDGED, NOT_SENT
 from mailhooks.tools.emulate_http import HttpConnection, HttpError, build_request, parse_target
@@ -30,7 +31,7 @@ MAX_PAGES = 100_000
 STATUS_CONNECTIONS = 8
 
 
-class VerifyError(Exception):
+class VerifyError(Unreachable):
     """The API could not be read (unreachable, bad token); the message says which."""
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import orjson
 
-from mailhooks.errors import ConfigError, first_line
+from mailhooks.errors import InvalidInput, Unreachable, first_line
 from mailhooks.protocol.events import Kind, WireFormat
 from mailhooks.protocol.redact import redact_form, redact_json
 from mailhooks.protocol.samples import SAMPLE_KINDS, encode, sample_fields
@@ -30,7 +30,7 @@ _INTEGER = re.compile(r"^[+-]?\d+$")
 def parse_kind(text: str) -> Kind:
     kind = KIND_NAMES.get(text.strip().lower())
     if kind is None:
-        raise ConfigError(f"unknown type {text[:40]!r}; choose one of {', '.join(KIND_NAMES)}")
+        raise InvalidInput(f"unknown type {text[:40]!r}; choose one of {', '.join(KIND_NAMES)}")
     return kind
 
 
@@ -50,12 +50,12 @@ def parse_override(item: str) -> Override:
     """
     name, equals, value = item.partition("=")
     if not equals or not name.strip(":").strip():
-        raise ConfigError(f"--set wants Field=Value or Field:=JSON, got {item[:60]!r}")
+        raise InvalidInput(f"--set wants Field=Value or Field:=JSON, got {item[:60]!r}")
     if name.endswith(":"):
         try:
             parsed = orjson.loads(value)
         except orjson.JSONDecodeError as error:
-            raise ConfigError(f"--set {name}=: not valid JSON ({error})") from None
+            raise InvalidInput(f"--set {name}=: not valid JSON ({error})") from None
         return Override(name[:-1].strip(), parsed, is_json=True)
     return Override(name.strip(), value)
 
@@ -162,13 +162,13 @@ def send(
     validation_key: str | None,
     timeout: float = 10.0,
 ) -> SendResult:
-    """POST the body once; raises ConfigError when no answer came back."""
+    """POST the body once; raises Unreachable when no answer came back."""
     started = time.perf_counter()
     try:
         with httpx.Client(timeout=timeout, trust_env=False) as client:
             response = client.post(url, content=body, headers={"Content-Type": content_type})
     except httpx.HTTPError as error:
-        raise ConfigError(f"no answer from {url}: {first_line(error)}") from error
+        raise Unreachable(f"no answer from {url}: {first_line(error)}") from error
     elapsed = time.perf_counter() - started
     answer = redactor(secret)(response.text[:2000])  # some receivers echo what they were sent
     return SendResult(
