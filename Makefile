@@ -20,7 +20,8 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --python $(PYTHON)
 	touch $@
 
-## Start the receiver on SQLite (./mailhooks.db); creates a `default` endpoint on first start.
+## Start the receiver on SQLite (~/.local/share/mailhooks/mailhooks.db); creates a `default`
+## endpoint on first start.
 run: $(VENV)/.synced
 	$(VENV)/bin/mailhooks serve
 

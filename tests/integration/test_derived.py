@@ -233,6 +233,8 @@ def test_rebuild_gives_the_incremental_rows_and_the_cli_reports_counts(
         "  addresses: 0 -> 5 rows, 5 added, 0 removed, 0 changed, 0 kept",
         "  suppressions: 0 added, 0 lifted, 0 kept though no stored event calls for them "
         "(their events are gone)",
+        "  policy (the MAILHOOKS_SUPPRESS_* settings here): suppress on permanent failures, "
+        "complaints, FailureType 2, 3 temporary failures within 7 days",
     ]
     assert (message_rows(engine), address_rows(engine)) == incremental
 

@@ -28,6 +28,7 @@ from tests.integration.derived_support import (
 
 runner = CliRunner()
 GONE = "gone@example.com"
+LATE = "late@example.com"
 NOW = datetime.now(UTC).replace(microsecond=0)
 DAY = timedelta(days=1)
 
@@ -164,7 +165,38 @@ def test_cli_dry_runs_of_retention_and_rebuild(engine: Engine, database_url: str
         "  addresses: 2 -> 2 rows, 0 added, 0 removed, 0 changed, 2 kept",
         "  suppressions: 0 added, 0 lifted, 2 kept though no stored event calls for them "
         "(their events are gone)",
+        "  policy (the MAILHOOKS_SUPPRESS_* settings here): suppress on permanent failures, "
+        "complaints, FailureType 2, 3 temporary failures within 7 days",
         "  kept as they were: their history includes events no longer stored (retention); "
         "--force recomputes them from the remaining events and loses it",
     ]
     assert (count(engine, events), _snapshot(engine)) == (stored_events, before)
+
+
+def test_rebuild_keeps_an_address_whose_latest_status_came_from_a_deleted_event(
+    engine: Engine,
+) -> None:
+    """Retention goes by receipt: a Delivered received long ago goes, while an older-occurring
+    temporary failure received later stays. The address's latest status (delivered) came
+    from the deleted event; recomputed it would go back to `deferred`."""
+    store(
+        engine,
+        [body(Kind.DELIVERED, NOW - 39 * DAY, address=LATE, message_id="delivered")],
+        received_at=NOW - 39 * DAY,
+    )
+    store(
+        engine,
+        [body(Kind.FAILED, NOW - 40 * DAY, address=LATE, message_id="retried", failure_type=0)],
+        received_at=NOW - 20 * DAY,
+    )
+    assert one_address(engine, LATE)["last_status"] == "delivered"
+    apply_retention(engine, timedelta(days=30))
+    before = one_address(engine, LATE)
+
+    result = rebuild_derived(engine)
+
+    assert one_address(engine, LATE) == before
+    assert (result.addresses.kept, result.addresses.changed) == (1, 0)
+    forced = rebuild_derived(engine, force=True)
+    assert forced.addresses.changed == 1
+    assert one_address(engine, LATE)["last_status"] == "deferred"

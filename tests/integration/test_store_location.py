@@ -93,7 +93,9 @@ def test_an_unreachable_postgres_is_one_line() -> None:
     url = f"postgresql://nobody:s3cret-pw@127.0.0.1:{port}/none"
     result = runner.invoke(app, ["suppress", "check", "a@example.com", "--database-url", url])
     assert result.exit_code == 1
-    assert result.stderr.startswith("error: cannot open the store at postgresql://nobody:***@")
+    assert result.stderr.startswith(
+        f"error: cannot open the store at postgresql://nobody@127.0.0.1:{port}/none: "
+    )
     assert "s3cret-pw" not in result.stderr and result.stderr.count("\n") == 1
 
 
@@ -187,3 +189,58 @@ def test_serve_names_a_port_in_use(tmp_path: Path) -> None:
         "with --port or MAILHOOKS_PORT\n"
     )
     assert not (tmp_path / "m.db").exists()
+
+
+def test_a_store_left_in_the_working_directory_is_not_passed_over(tmp_path: Path) -> None:
+    """Before, the default store was ./mailhooks.db: with it here, the default is refused."""
+    env = {key: value for key, value in os.environ.items() if key != DATABASE_URL_ENV}
+    env["XDG_DATA_HOME"] = str(tmp_path / "data")
+    (tmp_path / "mailhooks.db").write_bytes(b"")  # any file of that name
+    for args in (["suppress", "check", "a@example.com"], ["db", "upgrade"], ["serve"]):
+        refused = _cli(tmp_path, env, *args)
+        assert refused.returncode == 1, refused.stdout
+        assert refused.stderr.startswith(
+            f"error: {tmp_path / 'mailhooks.db'} looks like a store from an earlier mailhooks"
+        )
+        assert f"--database-url sqlite:///{tmp_path / 'mailhooks.db'}" in refused.stderr
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://app:pw@db.internal:5433/mail", "postgresql://app@db.internal:5433/mail"),
+        ("postgresql://db/mail?password=topsecret&sslmode=require", "postgresql://db/mail"),
+        ("postgresql:///mail?host=/run/pg&password=hunter2", "postgresql:///mail"),
+        # An unescaped # or / cuts the URL short: what is shown is a prefix, never the rest.
+        ("postgresql://app:p#ssw0rd@db/mail", "postgresql://app"),
+        ("postgresql://app:pa/ss@db/mail", "postgresql://app/..."),
+        ("postgresql://app:pw@db:abc/mail", "postgresql://app@db/mail"),
+    ],
+)
+def test_a_shown_url_never_holds_a_password(url: str, shown: str) -> None:
+    assert locate(url).shown == shown
+
+
+def test_a_url_with_a_bad_port_is_one_line() -> None:
+    url = "postgresql://u:pw@127.0.0.1:abc/x"
+    result = runner.invoke(app, ["endpoint", "list", "--database-url", url])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert "pw" not in result.stderr and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("url", ["sqlite:///file:{path}", "sqlite:///{path}?uri=true"])
+def test_a_uri_store_that_does_not_exist_is_not_created(tmp_path: Path, url: str) -> None:
+    path = tmp_path / "new.db"
+    result = runner.invoke(app, ["suppress", "list", "--database-url", url.format(path=path)])
+    assert result.exit_code == 1, result.output
+    assert not path.exists()
+
+
+def test_the_store_setting_is_read_in_any_case(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
+    monkeypatch.setenv(DATABASE_URL_ENV.lower(), f"sqlite:///{tmp_path / 'lower.db'}")
+    assert database_url(None) == Settings().database_url == f"sqlite:///{tmp_path / 'lower.db'}"

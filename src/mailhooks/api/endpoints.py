@@ -64,7 +64,10 @@ class EndpointOut(BaseModel):
     created_at: datetime
 
     @classmethod
-    def of(cls, endpoint: Endpoint, evidence: Mapping[int, FailureTypeEvidence]) -> EndpointOut:
+    def of(
+        cls, endpoint: Endpoint, evidence: Mapping[int, FailureTypeEvidence], since: datetime
+    ) -> EndpointOut:
+        """`evidence` counts Failed events received since `since`."""
         counts = evidence.get(endpoint.id, FailureTypeEvidence(0, 0))
         return cls(
             name=endpoint.name,
@@ -75,7 +78,7 @@ class EndpointOut(BaseModel):
             validation_key_set=bool(endpoint.validation_key),
             failure_type_zero=endpoint.failure_type_zero.value,
             failure_type_evidence=EvidenceOut(
-                since=_evidence_since(), checked=counts.checked, disagree=counts.disagree
+                since=since, checked=counts.checked, disagree=counts.disagree
             ),
             created_at=endpoint.created_at,
         )
@@ -86,7 +89,9 @@ def _evidence_since() -> datetime:
 
 
 def _out(engine: Engine, endpoint: Endpoint) -> EndpointOut:
-    return EndpointOut.of(endpoint, failure_type_evidence(engine, _evidence_since()))
+    since = _evidence_since()
+    evidence = failure_type_evidence(engine, since, endpoint_id=endpoint.id)
+    return EndpointOut.of(endpoint, evidence, since)
 
 
 class EndpointCreated(EndpointOut):
@@ -136,10 +141,10 @@ def _changed_here(request: Request) -> None:
 @router.get("", response_model=list[EndpointOut])
 def list_endpoints(_token: AdminToken, engine: Store) -> list[EndpointOut]:
     """Active endpoints with key fingerprints (never the keys)."""
-    evidence = failure_type_evidence(engine, _evidence_since())
-    return [
-        EndpointOut.of(endpoint, evidence) for endpoint in endpoint_store.load_endpoints(engine)
-    ]
+    since = _evidence_since()
+    evidence = failure_type_evidence(engine, since)
+    listed = endpoint_store.load_endpoints(engine)
+    return [EndpointOut.of(endpoint, evidence, since) for endpoint in listed]
 
 
 @router.get("/{name}", response_model=EndpointOut)
@@ -173,7 +178,8 @@ def add_endpoint(
 def change_endpoint(
     request: Request, _token: AdminToken, engine: Store, name: str, change: EndpointChange
 ) -> EndpointOut:
-    """Change how an endpoint reads FailureType; new posts are read so at once."""
+    """Change how an endpoint reads FailureType in new posts (this server at once, others
+    within their refresh interval); `mailhooks db rebuild` reads stored events again."""
     zero = FailureTypeZero(change.failure_type_zero)
     endpoint = endpoint_store.set_failure_type_zero(engine, name, zero)
     _changed_here(request)

@@ -23,8 +23,8 @@ CSV_COLUMNS = (
     "address",
     "failure_type",
     "failure_code",
-    "smtp_class",
     "duplicate_count",
+    "smtp_class",
 )
 
 

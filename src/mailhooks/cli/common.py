@@ -17,7 +17,13 @@ import typer
 
 from mailhooks.errors import MailhooksError, first_line
 from mailhooks.store.direct import require_store
-from mailhooks.store.location import DATABASE_URL_ENV, StoreLocation, database_url, locate
+from mailhooks.store.location import (
+    DATABASE_URL_ENV,
+    StoreLocation,
+    database_url,
+    locate,
+    refuse_earlier_default,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -84,6 +90,7 @@ def fail(message: str) -> NoReturn:
 def existing_store(option: str | None, *, allow_behind: bool = False) -> StoreLocation:
     """The store a command reads or changes; refused if it does not exist (never created)."""
     location = locate(database_url(option))
+    refuse_earlier_default(location)
     require_store(location, allow_behind=allow_behind)
     return location
 

@@ -9,7 +9,7 @@ import typer
 from mailhooks.cli.common import DatabaseUrl, DryRun, load_settings, one_line_errors, open_store
 from mailhooks.store.direct import SCHEMA_HEAD, SCHEMA_REVISIONS, require_store
 from mailhooks.store.location import database_url as resolve_url
-from mailhooks.store.location import locate, prepare_directory
+from mailhooks.store.location import locate, prepare_directory, refuse_earlier_default
 from mailhooks.wording import plural
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ def db_upgrade(database_url: DatabaseUrl = None) -> None:
     from mailhooks.store.engine import create_store_engine
 
     location = locate(resolve_url(database_url))
+    refuse_earlier_default(location)
     prepare_directory(location)
     engine = create_store_engine(location.url)
     pending = migrate.pending_revisions(engine)
@@ -47,6 +48,7 @@ def db_upgrade(database_url: DatabaseUrl = None) -> None:
 def db_status(database_url: DatabaseUrl = None) -> None:
     """Show the store's schema revision and the pending ones (read-only)."""
     location = locate(resolve_url(database_url))
+    refuse_earlier_default(location)
     current = require_store(location, allow_behind=True)
     pending = SCHEMA_REVISIONS[SCHEMA_REVISIONS.index(current) + 1 :]
     typer.echo(
@@ -73,18 +75,15 @@ def db_rebuild(
 
     Failed events are read again the way their endpoint now reads FailureType. Rows whose
     history includes events no longer stored (retention) are kept as they are unless
-    --force; manual suppressions and removals are respected. Holds the store's write lock
-    while it runs: receivers answer 503 meanwhile and SocketLabs retries. Try --dry-run.
+    --force; manual suppressions and removals are respected. The suppression policy is
+    the MAILHOOKS_SUPPRESS_* settings of the environment this runs in: run it with the
+    receivers' settings. Holds the store's write lock while it runs: receivers answer 503
+    meanwhile and SocketLabs retries. Try --dry-run.
     """
     from mailhooks.store.rebuild import rebuild_derived
 
-    settings = load_settings(database_url=database_url)
-    result = rebuild_derived(
-        open_store(database_url),
-        policy=settings.suppression_policy(),
-        dry_run=dry_run,
-        force=force,
-    )
+    policy = load_settings(database_url=database_url).suppression_policy()
+    result = rebuild_derived(open_store(database_url), policy=policy, dry_run=dry_run, force=force)
     verb = "rebuilt" if result.applied else "would rebuild"
     typer.echo(
         f"{verb} from {plural(result.events, 'event')}"
@@ -99,6 +98,9 @@ def db_rebuild(
     typer.echo(
         f"  suppressions: {plan.suppressed:,} added, {plan.lifted:,} lifted, "
         f"{plan.kept:,} kept though no stored event calls for them (their events are gone)"
+    )
+    typer.echo(
+        f"  policy (the MAILHOOKS_SUPPRESS_* settings here): suppress on {policy.describe()}"
     )
     if result.messages.kept or result.addresses.kept:
         typer.echo(

@@ -149,10 +149,11 @@ def endpoint_set(
     ],
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Change how an endpoint reads FailureType; new posts are read so at once.
+    """Change how an endpoint reads FailureType in new posts.
 
-    Stored events keep the reading they were stored with until `mailhooks db rebuild`
-    (try `--dry-run` first) reads them again and recomputes statuses and suppressions.
+    Running receivers pick it up within their refresh interval (2 s by default). Stored
+    events keep the reading they were stored with until `mailhooks db rebuild` (try
+    `--dry-run` first) reads them again and recomputes statuses and suppressions.
     """
     from mailhooks.store import endpoints as endpoint_store
 
@@ -160,8 +161,9 @@ def endpoint_set(
         open_store(database_url), name, failure_type_zero
     )
     typer.echo(
-        f"endpoint {name} reads FailureType 0 as {endpoint.failure_type_zero}; "
-        "stored events: `mailhooks db rebuild --dry-run`, then `mailhooks db rebuild`"
+        f"endpoint {name} reads FailureType 0 as {endpoint.failure_type_zero} (receivers "
+        "within seconds); stored events: `mailhooks db rebuild --dry-run`, then "
+        "`mailhooks db rebuild`"
     )
 
 

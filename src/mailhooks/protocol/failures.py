@@ -45,6 +45,11 @@ def read_failure_type(wire: int | None, zero: FailureTypeZero) -> int | None:
     return wire
 
 
+def sent_failure_type(fields: Mapping[str, Any]) -> Any:
+    """The FailureType field as sent (its name in any case), or None."""
+    return next((value for key, value in fields.items() if str(key).lower() == "failuretype"), None)
+
+
 def canonical_failure_type(
     fields: Mapping[str, Any], parsed: int | None, zero: FailureTypeZero
 ) -> int | None:
@@ -53,7 +58,7 @@ def canonical_failure_type(
     `parsed` is what the parser made of the field (names become their number); a name such
     as `Permanent` means what it says whatever the endpoint's reading.
     """
-    sent = next((value for key, value in fields.items() if str(key).lower() == "failuretype"), None)
+    sent = sent_failure_type(fields)
     if isinstance(sent, str) and sent.strip() and not sent.strip().lstrip("+-").isdigit():
         return parsed
     return read_failure_type(parsed, zero)

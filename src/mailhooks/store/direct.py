@@ -69,10 +69,21 @@ def _open(location: StoreLocation) -> Any:
         raise ConfigError(
             f"database URL must start with sqlite:/// or postgresql://, got {scheme}:"
         )
-    if location.path is None:
-        database = location.url.removeprefix("sqlite://").removeprefix("/") or ":memory:"
-        return sqlite3.connect(database.partition("?")[0], uri=database.startswith("file:"))
-    return sqlite3.connect(f"file:{quote(str(location.path))}?mode=ro", uri=True)
+    return sqlite3.connect(_read_only_uri(location), uri=True)
+
+
+def _read_only_uri(location: StoreLocation) -> str:
+    """A `file:` URI that opens the database read-only, so a missing one is never created."""
+    if location.path is not None:
+        return f"file:{quote(str(location.path))}?mode=ro"
+    database = location.url.removeprefix("sqlite://").removeprefix("/")
+    name, _, query = database.partition("?")
+    if not name or name == ":memory:":
+        return "file::memory:"
+    if not name.startswith("file:"):  # `sqlite:///name?uri=true`
+        name, query = f"file:{name}", ""
+    options = [option for option in query.split("&") if option and not option.startswith("mode=")]
+    return f"{name}?{'&'.join([*options, 'mode=ro'])}"
 
 
 def require_store(location: StoreLocation, *, allow_behind: bool = False) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit
 
 from mailhooks.errors import ConfigError
 
@@ -31,8 +31,34 @@ def default_database_url() -> str:
 
 
 def database_url(option: str | None) -> str:
-    """The store a command uses: its --database-url, else the setting, else the default."""
-    return option or os.environ.get(DATABASE_URL_ENV) or default_database_url()
+    """The store a command uses: its --database-url, else the setting, else the default.
+
+    The variable's name is matched in any case, as the settings read it.
+    """
+    setting = next(
+        (value for name, value in os.environ.items() if name.upper() == DATABASE_URL_ENV), None
+    )
+    return option or setting or default_database_url()
+
+
+#: Where the store was by default before it moved to the data directory.
+EARLIER_DEFAULT = Path("mailhooks.db")
+
+
+def refuse_earlier_default(location: StoreLocation) -> None:
+    """Never pass over a store an earlier mailhooks left in the working directory.
+
+    Its default was `./mailhooks.db`; with the default in use and such a file here, going
+    on would mean a new, empty store and every endpoint answering 404.
+    """
+    earlier = EARLIER_DEFAULT.absolute()
+    if location.is_default and earlier.is_file() and earlier != location.path:
+        raise ConfigError(
+            f"{earlier} looks like a store from an earlier mailhooks (its default was the "
+            f"working directory); the default is now {location.path}: stop the receiver and "
+            f"move it there with its -wal and -shm files, or keep using it with "
+            f"--database-url sqlite:///{earlier}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +72,8 @@ class StoreLocation:
 
     @property
     def shown(self) -> str:
-        """For messages: the file's path, or the URL without its password."""
-        return str(self.path) if self.path is not None else _without_password(self.url)
+        """For messages: the file's path, or the URL without its password and options."""
+        return str(self.path) if self.path is not None else _shown_url(self.url)
 
     @property
     def is_default(self) -> bool:
@@ -69,14 +95,17 @@ def locate(url: str) -> StoreLocation:
     return StoreLocation(url, "sqlite", Path(database).absolute())
 
 
-def _without_password(url: str) -> str:
+def _shown_url(url: str) -> str:
+    """Scheme, user, host, port and database only: a password can also hide in the query
+    string (`?password=`) or, unescaped, spill into the path, so neither is shown."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit(parts._replace(netloc=f"{user}{host}{port}"))
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # not a number: shown as nothing rather than raising here
+        port = ""
+    user = f"{parts.username}@" if parts.username else ""
+    path = parts.path if "@" not in parts.path and ":" not in parts.path else "/..."
+    return f"{parts.scheme}://{user}{parts.hostname or ''}{port}{path}"
 
 
 def prepare_directory(location: StoreLocation) -> None:

@@ -251,8 +251,10 @@ class FailureTypeEvidence:
     disagree: int
 
 
-def failure_type_evidence(engine: Engine, since: datetime) -> dict[int, FailureTypeEvidence]:
-    """Per endpoint id, over the Failed events received since `since`."""
+def failure_type_evidence(
+    engine: Engine, since: datetime, *, endpoint_id: int | None = None
+) -> dict[int, FailureTypeEvidence]:
+    """Per endpoint id (or for one), over the Failed events received since `since`."""
     comparable = and_(
         events.c.kind == "failed",
         events.c.received_at >= since,
@@ -272,6 +274,8 @@ def failure_type_evidence(engine: Engine, since: datetime) -> dict[int, FailureT
         .where(comparable)
         .group_by(events.c.endpoint_id)
     )
+    if endpoint_id is not None:
+        query = query.where(events.c.endpoint_id == endpoint_id)
     with engine.connect() as connection:
         return {
             endpoint_id: FailureTypeEvidence(int(checked), int(disagree or 0))

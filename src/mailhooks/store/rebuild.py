@@ -40,7 +40,12 @@ from sqlalchemy import (
 )
 
 from mailhooks.protocol.events import Event, FailureType, Kind, WireFormat
-from mailhooks.protocol.failures import FailureTypeZero, canonical_failure_type, smtp_evidence
+from mailhooks.protocol.failures import (
+    FailureTypeZero,
+    canonical_failure_type,
+    sent_failure_type,
+    smtp_evidence,
+)
 from mailhooks.protocol.values import to_enum_int
 from mailhooks.store import resuppress
 from mailhooks.store.derive import fold_addresses, fold_messages, upsert_addresses, upsert_messages
@@ -194,8 +199,11 @@ def _transaction(engine: Engine, *, dry_run: bool) -> Iterator[Connection]:
         return
     with write_transaction(engine) as connection:
         if connection.dialect.name == "postgresql":
+            # In the order a writer's batch takes them (events first), or a writer holding
+            # an event row while waiting for `messages` would deadlock with the rebuild.
+            # EXCLUSIVE lets readers read; writers wait until the rebuild commits.
             connection.exec_driver_sql(
-                "LOCK TABLE messages, addresses, suppressions IN EXCLUSIVE MODE"
+                "LOCK TABLE events, messages, addresses, suppressions IN EXCLUSIVE MODE"
             )
         yield connection
 
@@ -228,10 +236,7 @@ def _fold_events(connection: Connection, chunk: int) -> tuple[int, dict[int, _Re
 
 def _read_again(event: Event, zero: FailureTypeZero) -> _Reading:
     """A stored Failed event's FailureType and SMTP class, from its fields as sent."""
-    sent = next(
-        (value for key, value in event.fields.items() if key.lower() == "failuretype"), None
-    )
-    parsed = to_enum_int("FailureType", sent, FailureType)
+    parsed = to_enum_int("FailureType", sent_failure_type(event.fields), FailureType)
     failure_type = canonical_failure_type(event.fields, parsed, zero)
     evidence = smtp_evidence(event.fields)
     return _Reading(failure_type, evidence.smtp_class if evidence is not None else None)
@@ -280,16 +285,24 @@ def address_lost_history(connection: Connection, address: str) -> bool:
 
 
 def _lost_address_history() -> ColumnElement[bool]:
-    """The stored address counts more failures or complaints than its remaining events.
+    """The stored address holds more than its remaining events can give back.
 
-    A FailureType read the other way moves failures between permanent and temporary, so
-    only their sum tells that events are missing.
+    More failures or complaints than remain (a FailureType read the other way moves
+    failures between permanent and temporary, so only their sum tells), or a latest status
+    later than any remaining event's: the event that set it is gone.
     """
     stored, rebuilt = addresses.c, rebuilt_addresses.c
     return or_(
         stored.permanent_failures + stored.temporary_failures
         > rebuilt.permanent_failures + rebuilt.temporary_failures,
         stored.complaints > rebuilt.complaints,
+        and_(
+            stored.last_status_at.is_not(None),
+            or_(
+                rebuilt.last_status_at.is_(None),
+                stored.last_status_at > rebuilt.last_status_at,
+            ),
+        ),
     )
 
 

@@ -67,6 +67,7 @@ class _Failure:
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
+    address: str | None
     active: bool
     source: str
     source_event_id: int | None
@@ -88,15 +89,17 @@ def plan(
     """
     changes: list[Change] = []
     kept = 0
+    entries = _entries(connection)
     seen: set[str] = set()
     for address, failures in _failures_by_address(connection, failure_types):
         seen.add(address)
-        change, stays = _decide(connection, address, failures, policy, lost_history)
+        entry = entries.get(address_hash(address))
+        change, stays = _decide(connection, address, entry, failures, policy, lost_history)
         changes.extend(change)
         kept += stays
-    for address in _policy_suppressed(connection):
+    for address, entry in _policy_suppressed(entries):
         if address not in seen:
-            change, stays = _decide(connection, address, [], policy, lost_history)
+            change, stays = _decide(connection, address, entry, [], policy, lost_history)
             changes.extend(change)
             kept += stays
     return SuppressionPlan(changes, kept)
@@ -174,12 +177,12 @@ def _cause(
 def _decide(
     connection: Connection,
     address: str,
+    entry: _Entry | None,
     failures: list[_Failure],
     policy: SuppressionPolicy,
     lost_history: LostHistory,
 ) -> tuple[list[Change], int]:
     """The change for one address (none or one), and 1 when a suppression stays unproven."""
-    entry = _entry(connection, address)
     if entry is not None and entry.active:
         if entry.source == "manual" or _cause(failures, policy, None) is not None:
             return [], 0
@@ -195,14 +198,15 @@ def _decide(
     return [Change(address, True, reason, failure.id)], 0
 
 
-def _entry(connection: Connection, address: str) -> _Entry | None:
-    row = connection.execute(
+def _entries(connection: Connection) -> dict[str, _Entry]:
+    """Every suppression entry, by address hash: read once, not once per address."""
+    rows = connection.execute(
         select(
-            suppressions.c.active, suppressions.c.source, suppressions.c.source_event_id,
-            suppressions.c.updated_at,
-        ).where(suppressions.c.address_hash == address_hash(address))
-    ).one_or_none()  # fmt: skip
-    return None if row is None else _Entry(*row)
+            suppressions.c.address_hash, suppressions.c.address, suppressions.c.active,
+            suppressions.c.source, suppressions.c.source_event_id, suppressions.c.updated_at,
+        )
+    )  # fmt: skip
+    return {row.address_hash: _Entry(*row[1:]) for row in rows}
 
 
 def _source_gone(connection: Connection, entry: _Entry) -> bool:
@@ -212,14 +216,10 @@ def _source_gone(connection: Connection, entry: _Entry) -> bool:
     return not found.scalar_one()
 
 
-def _policy_suppressed(connection: Connection) -> list[str]:
+def _policy_suppressed(entries: dict[str, _Entry]) -> list[tuple[str, _Entry]]:
     """Addresses the policy (or a rebuild) suppressed; purged ones keep no address."""
-    return list(
-        connection.execute(
-            select(suppressions.c.address).where(
-                suppressions.c.active,
-                suppressions.c.source != "manual",
-                suppressions.c.address.is_not(None),
-            )
-        ).scalars()
-    )
+    return [
+        (entry.address, entry)
+        for entry in entries.values()
+        if entry.active and entry.source != "manual" and entry.address is not None
+    ]

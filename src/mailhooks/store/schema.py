@@ -110,7 +110,7 @@ events = Table(
     Column("last_seen_at", UTCDateTime, nullable=False),
     # The feed hands out events after a consumer's last id, so an id must never come back:
     # without AUTOINCREMENT, SQLite gives max(id) + 1, an id already handed out once the
-    # newest events are purged or expired (0005). PostgreSQL's sequence never goes back.
+    # newest events are purged or expired. PostgreSQL's sequence never goes back.
     sqlite_autoincrement=True,
 )
 #: Address lookups, purge by address, and the temporary-failure window of the policy.

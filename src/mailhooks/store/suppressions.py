@@ -38,6 +38,23 @@ class SuppressionPolicy:
     temporary_failures: int = 3
     temporary_window: timedelta = timedelta(days=7)
 
+    def describe(self) -> str:
+        """In words: "permanent failures, complaints, FailureType 2, 3 temporary failures
+        within 7 days" by default."""
+        rules = [
+            name
+            for name, on in (
+                ("permanent failures", self.on_permanent_failure),
+                ("complaints", self.on_complaint),
+                ("FailureType 2", self.on_already_suppressed),
+            )
+            if on
+        ]
+        if self.temporary_failures:
+            days = self.temporary_window / timedelta(days=1)
+            rules.append(f"{self.temporary_failures} temporary failures within {days:g} days")
+        return ", ".join(rules) or "nothing"
+
 
 @dataclass(frozen=True, slots=True)
 class Suppression:

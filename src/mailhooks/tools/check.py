@@ -238,13 +238,14 @@ def sample_posts(
     unknown = delivered()
     unknown["Type"] = UNKNOWN_TYPE
     repeated = delivered()
+    # No SMTP codes: the receiver's evidence counts must not take in a synthetic bounce.
     bounce = sample(Kind.FAILED)
     bounce.update(
         FailureType=documented_permanent(wire_format),
         FailureCode=2001,
-        BounceStatus="5.1.1",
-        DiagnosticCode="smtp;550 5.1.1 user unknown",
-        Reason="550 5.1.1 user unknown",
+        BounceStatus="",
+        DiagnosticCode="",
+        Reason="The email address is invalid",
     )
     return [
         SamplePost("unknown-fields", "unknown fields", extra),

@@ -351,13 +351,13 @@ def judge_failure_type(
             f"{taken.detail}; the receiver does not say how it read FailureType {sent} "
             "(only mailhooks does)",
         )
-    read, evidence = reading
-    detail = f"FailureType {sent} with SMTP 550 5.1.1 read as {read}"
+    read, _evidence = reading
+    detail = f"FailureType {sent} of a hard bounce (code 2001) read as {read}"
     if read == "permanent":
         return passed("failure-type", f"{detail}, as the {wire_format.value} documentation says")
     return warned(
         "failure-type",
-        f"{detail} (SMTP evidence: {evidence})",
+        detail,
         f"the endpoint reads FailureType {sent} unlike SocketLabs' {wire_format.value} "
         "documentation; right only if your account sends it that way",
         "if `mailhooks endpoint list` shows most Failed events disagreeing with their SMTP "
