@@ -18,12 +18,12 @@ from mailhooks.cli import app
 from mailhooks.cli.check import CHECK_FAILED_EXIT
 from mailhooks.protocol.events import Kind, WireFormat
 from mailhooks.protocol.failures import FailureTypeZero
+from mailhooks.sender.check.run import CHECK_ADDRESS, SAMPLE_EVENTS, check_names, run_checks
+from mailhooks.sender.check.types import CheckOptions, CheckResult, Report, Status
 from mailhooks.store.endpoints import add_endpoint
 from mailhooks.store.engine import create_store_engine
 from mailhooks.store.migrate import upgrade
 from mailhooks.store.schema import events
-from mailhooks.tools.check import CHECK_ADDRESS, SAMPLE_EVENTS, check_names, run_checks
-from mailhooks.tools.check_types import CheckOptions, CheckResult, Report, Status
 from tests.integration.broken_receivers import (
     GoodReceiver,
     accepting_any_key,
@@ -442,7 +442,7 @@ def test_check_stores_exactly_the_sample_events_it_announces(
 
 def test_the_help_states_what_a_run_stores() -> None:
     from mailhooks.cli.check import check
-    from mailhooks.tools.check import describe_sample_events
+    from mailhooks.sender.check.run import describe_sample_events
 
     assert check.__doc__ is not None
     assert describe_sample_events() in " ".join(check.__doc__.split())

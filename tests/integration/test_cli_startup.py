@@ -29,9 +29,10 @@ HEAVY = (
     "mailhooks.config",
     "mailhooks.store.engine",
     "mailhooks.store.schema",
-    "mailhooks.tools.check",
-    "mailhooks.tools.emulate",
-    "mailhooks.tools.send",
+    "mailhooks.app",
+    "mailhooks.sender.check.run",
+    "mailhooks.sender.emulate",
+    "mailhooks.sender.send",
 )
 
 _PROBE = """

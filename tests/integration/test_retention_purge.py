@@ -100,7 +100,12 @@ def test_retention_cli_prints_counts(engine: Engine, database_url: str) -> None:
     bad = runner.invoke(
         app, ["retention", "apply", "--older-than", "30x", "--database-url", database_url]
     )
-    assert bad.exit_code == 1 and "must be a positive number" in bad.stderr
+    assert bad.exit_code == 1
+    assert bad.stderr == "error: age: '30x' is not a duration such as 4d, 12h, 30m or 45s\n"
+    zero = runner.invoke(
+        app, ["retention", "apply", "--older-than", "0d", "--database-url", database_url]
+    )
+    assert zero.exit_code == 1 and "must be more than 0" in zero.stderr
 
 
 def _two_addresses(engine: Engine) -> None:

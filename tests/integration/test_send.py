@@ -13,10 +13,10 @@ from mailhooks.cli import app
 from mailhooks.protocol.events import Kind, WireFormat
 from mailhooks.protocol.redact import REDACTED
 from mailhooks.protocol.samples import SAMPLE_KINDS
+from mailhooks.sender import send as send_tool
 from mailhooks.store.endpoints import add_endpoint
 from mailhooks.store.engine import create_store_engine
 from mailhooks.store.migrate import upgrade
-from mailhooks.tools import send as send_tool
 from tests.integration.broken_receivers import Posted, serving
 from tests.support import ServerProcess, free_port
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mailhooks.errors import InvalidInput
-from mailhooks.tools.check_judge import (
+from mailhooks.sender.check.judge import (
     judge_duplicate,
     judge_event,
     judge_latency,
@@ -16,9 +16,9 @@ from mailhooks.tools.check_judge import (
     judge_validation_key,
     judge_wrong_key,
 )
-from mailhooks.tools.check_net import parse_target
-from mailhooks.tools.check_types import Answer, Status, passed
-from mailhooks.tools.secret_text import secret_forms
+from mailhooks.sender.check.net import parse_target
+from mailhooks.sender.check.types import Answer, Status, passed
+from mailhooks.sender.secret_text import secret_forms
 
 JSON = "application/json"
 KEY = "VALIDATION-KEY-1"

@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from mailhooks.protocol.events import WireFormat
-from mailhooks.tools.check_report import redactor, render_text, report_json, shown_url
-from mailhooks.tools.check_types import Report, Status, failed, passed, skipped, warned
+from mailhooks.sender.check.report import redactor, render_text, report_json, shown_url
+from mailhooks.sender.check.types import Report, Status, failed, passed, skipped, warned
 from tests.unit.test_redact import occurrences
 
 SECRET = "Top-Secret/Key+1"

@@ -13,7 +13,8 @@ from mailhooks.protocol.dedupe import dedupe_key
 from mailhooks.protocol.events import Kind, WireFormat
 from mailhooks.protocol.parse import parse_body
 from mailhooks.protocol.samples import encode, sample_fields
-from mailhooks.tools.check import (
+from mailhooks.sender.check.report import render_text
+from mailhooks.sender.check.run import (
     CHECK_ADDRESS,
     EVENT_CHECKS,
     SAMPLE_EVENTS,
@@ -22,8 +23,7 @@ from mailhooks.tools.check import (
     run_checks,
     sample_posts,
 )
-from mailhooks.tools.check_report import render_text
-from mailhooks.tools.check_types import CheckOptions, Status
+from mailhooks.sender.check.types import CheckOptions, Status
 from tests.support import free_port
 
 

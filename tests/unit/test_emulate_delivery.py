@@ -10,11 +10,11 @@ from dataclasses import replace
 import pytest
 
 from mailhooks.protocol.events import WireFormat
-from mailhooks.tools.emulate import EmulateOptions, deliver
-from mailhooks.tools.emulate_delivery import ABANDONED, ACKNOWLEDGED, GIVEN_UP, Stats
-from mailhooks.tools.emulate_http import HttpConnection, HttpError, build_request, parse_target
-from mailhooks.tools.emulate_report import summary
-from mailhooks.tools.emulate_retry import RetryPolicy
+from mailhooks.sender.emulate.delivery import ABANDONED, ACKNOWLEDGED, GIVEN_UP, Stats
+from mailhooks.sender.emulate.http import HttpConnection, HttpError, build_request, parse_target
+from mailhooks.sender.emulate.report import summary
+from mailhooks.sender.emulate.retry import RetryPolicy
+from mailhooks.sender.emulate.run import EmulateOptions, deliver
 from tests.support import free_port
 
 #: request number (from 1) -> raw answer bytes, or None to close without answering.
@@ -246,3 +246,17 @@ def test_merged_stats_span_from_the_first_start_to_the_last_outcome() -> None:
     assert merged.disabled_after == 1.5
     report = summary(merged)
     assert report["elapsed_s"] == 3.0 and report["acknowledged_per_s"] == 20.0
+
+
+def test_a_2xx_other_than_200_is_retried_as_socketlabs_would() -> None:
+    """The acceptance rule (sender/rules.py): only 200 counts, so a 204 is a failure."""
+    no_content = b"HTTP/1.1 204 No Content\r\n\r\n"
+
+    async def main() -> Stats:
+        server, port, _bodies = await serve(lambda n: no_content if n <= 3 else OK)
+        async with server:
+            return await deliver(options(port, concurrency=1))
+
+    stats = run(main())
+    assert states(stats) == {ACKNOWLEDGED}
+    assert stats.failures["204"] == 3 == stats.retries

@@ -15,7 +15,7 @@ from mailhooks.protocol.failure_codes import FailureCategory, describe_failure
 from mailhooks.protocol.parse import parse_body
 from mailhooks.protocol.samples import encode, sample_fields
 from mailhooks.protocol.status import Status, fold
-from mailhooks.tools.emulate_model import (
+from mailhooks.sender.emulate.model import (
     EventEncoder,
     MessagePlan,
     ModelRates,

@@ -6,13 +6,13 @@ import itertools
 
 import pytest
 
-from mailhooks.tools.emulate_model import DAY, HOUR, MINUTE
-from mailhooks.tools.emulate_retry import (
+from mailhooks.durations import parse_duration
+from mailhooks.sender.emulate.model import DAY, HOUR, MINUTE
+from mailhooks.sender.emulate.retry import (
     BACKOFF,
     GIVE_UP_AFTER,
     EndpointHealth,
     RetryPolicy,
-    parse_duration,
 )
 
 

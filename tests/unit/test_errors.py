@@ -18,9 +18,9 @@ from mailhooks.errors import (
     Unreachable,
     UnsupportedMediaType,
 )
+from mailhooks.sender.emulate.http import HttpError
+from mailhooks.sender.emulate.verify import VerifyError
 from mailhooks.store.endpoints import EndpointExists, EndpointNotFound
-from mailhooks.tools.emulate_http import HttpError
-from mailhooks.tools.emulate_verify import VerifyError
 
 
 @pytest.mark.parametrize(

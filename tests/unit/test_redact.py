@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from mailhooks.protocol.parse import parse_body
 from mailhooks.protocol.redact import REDACTED, redact_form, redact_json
 from mailhooks.protocol.samples import FORM_CONTENT_TYPE, JSON_CONTENT_TYPE
-from mailhooks.tools.secret_text import SHORT_SECRET_CHARS, marker_for, redactor, secret_forms
+from mailhooks.sender.secret_text import SHORT_SECRET_CHARS, marker_for, redactor, secret_forms
 
 SECRET = "Hx7-Rk2p-Secret-Q9"
 REDACTED_JSON = b'"[redacted]"'
@@ -289,7 +289,7 @@ def test_form_without_secret_is_unchanged() -> None:
     assert redacted_form(body) == body
 
 
-# --- text the sender tools print (tools.secret_text) -----------------------------------------
+# --- text the sender tools print (sender.secret_text) ----------------------------------------
 
 
 def is_word(char: str) -> bool:

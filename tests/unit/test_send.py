@@ -8,7 +8,7 @@ import pytest
 from mailhooks.errors import InvalidInput
 from mailhooks.protocol.events import Kind, WireFormat
 from mailhooks.protocol.parse import parse_body
-from mailhooks.tools.send import (
+from mailhooks.sender.send import (
     Override,
     apply_overrides,
     build_body,

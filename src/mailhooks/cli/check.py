@@ -1,4 +1,4 @@
-"""`mailhooks check URL`: the endpoint validator as a command (logic in tools/check*.py)."""
+"""`mailhooks check URL`: the endpoint validator as a command (logic in sender/check/)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import typer
 from mailhooks.cli.common import one_line_errors
 from mailhooks.errors import InvalidInput
 from mailhooks.protocol.events import WireFormat
-from mailhooks.tools.check_types import DEFAULT_TIMEOUT_S, Status
+from mailhooks.sender.check.types import DEFAULT_TIMEOUT_S, Status
 
 #: Exit status when a check failed (1 stays "could not run", as in `suppress check`).
 CHECK_FAILED_EXIT = 3
@@ -81,9 +81,9 @@ def check(
 
     Example: MAILHOOKS_CHECK_SECRET=KEY mailhooks check https://hooks.example.com/hooks/prod
     """
-    from mailhooks.tools.check import run_checks
-    from mailhooks.tools.check_report import render_text, report_json
-    from mailhooks.tools.check_types import CheckOptions
+    from mailhooks.sender.check.report import render_text, report_json
+    from mailhooks.sender.check.run import run_checks
+    from mailhooks.sender.check.types import CheckOptions
 
     if not secret:
         raise InvalidInput("--secret (or MAILHOOKS_CHECK_SECRET) must not be empty")

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from mailhooks.cli.common import DatabaseUrl, DryRun, one_line_errors, open_store
+from mailhooks.durations import parse_duration
 from mailhooks.errors import InvalidInput
 from mailhooks.wording import plural
 
@@ -69,11 +70,11 @@ def purge(address: str, dry_run: DryRun = False, database_url: DatabaseUrl = Non
 
 
 def parse_age(text: str) -> timedelta:
-    """'90d', '12h', '30m' or '45s' as a timedelta."""
-    units = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
-    number, unit = text[:-1], text[-1:].lower()
-    if unit not in units or not number.isdigit() or int(number) <= 0:
-        raise InvalidInput(
-            f"age {text[:20]!r} must be a positive number with d, h, m or s (e.g. 90d)"
-        )
-    return timedelta(**{units[unit]: int(number)})
+    """An age such as '90d', '12h', '30m' or '45s'; it must be more than nothing."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError as error:
+        raise InvalidInput(f"age: {error}") from None
+    if seconds <= 0:
+        raise InvalidInput(f"age {text[:20]!r} must be more than 0 (e.g. 90d)")
+    return timedelta(seconds=seconds)

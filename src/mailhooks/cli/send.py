@@ -81,7 +81,7 @@ def send_command(
     Exit 0 if accepted, 1 if not. Example (the key from the environment, not argv):
     mailhooks send failed http://127.0.0.1:8000/hooks/default --set FailureType=0
     """
-    from mailhooks.tools import send as tool
+    from mailhooks.sender import send as tool
 
     if wire_format is WireFormat.FORM and not validation_key:
         raise InvalidInput(
@@ -179,7 +179,7 @@ def emulate_command(
     3 when events were given up or the endpoint was disabled. Example:
     mailhooks emulate http://127.0.0.1:8000/hooks/default --rate 2000 --duration 30s
     """
-    from mailhooks.tools import emulate_cli
+    from mailhooks.sender.emulate import session as emulate_cli
 
     if verify and not token:
         fail(f"--verify needs an API token: --token or {TOKEN_ENV}")

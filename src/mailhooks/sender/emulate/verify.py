@@ -20,9 +20,9 @@ import orjson
 
 from mailhooks.errors import Unreachable
 from mailhooks.protocol.events import Kind
-from mailhooks.tools.emulate_delivery import ACKNOWLEDGED, NOT_SENT
-from mailhooks.tools.emulate_http import HttpConnection, HttpError, build_request, parse_target
-from mailhooks.tools.emulate_model import MessagePlan, PlannedEvent, possible_statuses
+from mailhooks.sender.emulate.delivery import ACKNOWLEDGED, NOT_SENT
+from mailhooks.sender.emulate.http import HttpConnection, HttpError, build_request, parse_target
+from mailhooks.sender.emulate.model import MessagePlan, PlannedEvent, possible_statuses
 
 EventKey = tuple[str, str, int]
 PAGE = 1000

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from mailhooks.protocol.events import WireFormat
 from mailhooks.protocol.failures import parse_failure_reading
-from mailhooks.tools.check_types import (
+from mailhooks.sender.check.types import (
     SLOW_ANSWER_S,
     Answer,
     CheckResult,
@@ -19,7 +19,8 @@ from mailhooks.tools.check_types import (
     skipped,
     warned,
 )
-from mailhooks.tools.secret_text import SHORT_SECRET_CHARS, is_short, secret_pattern
+from mailhooks.sender.rules import judge
+from mailhooks.sender.secret_text import SHORT_SECRET_CHARS, is_short, secret_pattern
 from mailhooks.wording import plural
 
 _RETRIED = "a refused post is retried for up to 4 days"
@@ -240,6 +241,10 @@ def judge_event(
     if code is None:
         return no_answer(name, answer, timeout_s)
     seen = f"HTTP {code}"
+    wire_format = WireFormat.FORM if validation_key else WireFormat.JSON
+    verdict = judge(code, answer.body.encode(), wire_format, validation_key)
+    if verdict.accepted:
+        return passed(name, f"{seen} in {ms(answer.elapsed_s)}")
     if 200 <= code < 300:
         if validation_key and validation_key not in answer.body:
             return failed(
@@ -248,7 +253,9 @@ def judge_event(
                 "the legacy API wants the Validation Key in every answer, not only to a Validation",
                 "put the Validation Key in the body of every answer to an accepted post",
             )
-        return passed(name, f"{seen} in {ms(answer.elapsed_s)}")
+        return warned(
+            name, seen, "SocketLabs asks for 200 OK; other codes may not count", "answer 200"
+        )
     what, why, fix = _EVENT_CAUSES[name]
     verb = "the handler failed on" if code >= 500 else "the receiver refuses"
     cause = f"{verb} {what}; {why}, and {_RETRIED}"

@@ -30,7 +30,7 @@ from mailhooks.protocol.samples import (
     encode,
     sample_fields,
 )
-from mailhooks.tools.check_judge import (
+from mailhooks.sender.check.judge import (
     judge_duplicate,
     judge_event,
     judge_failure_type,
@@ -43,8 +43,14 @@ from mailhooks.tools.check_judge import (
     judge_wrong_key,
     wants_validation_key,
 )
-from mailhooks.tools.check_net import check_connect, check_dns, check_tls, parse_target, tls_context
-from mailhooks.tools.check_types import Answer, CheckOptions, CheckResult, Report, Status, skipped
+from mailhooks.sender.check.net import (
+    check_connect,
+    check_dns,
+    check_tls,
+    parse_target,
+    tls_context,
+)
+from mailhooks.sender.check.types import Answer, CheckOptions, CheckResult, Report, Status, skipped
 from mailhooks.wording import plural
 
 #: Recipient of the sample events, so they are easy to find (and purge) in the receiver.

@@ -13,8 +13,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from mailhooks.protocol.redact import REDACTED
-from mailhooks.tools.check_types import CheckResult, Report, Status
-from mailhooks.tools.secret_text import redactor as redactor  # re-exported
+from mailhooks.sender.check.types import CheckResult, Report, Status
+from mailhooks.sender.secret_text import redactor as redactor  # re-exported
 
 Styler = Callable[[str, Status], str]
 

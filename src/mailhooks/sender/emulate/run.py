@@ -23,21 +23,21 @@ from typing import Any
 
 from mailhooks.protocol.events import WireFormat
 from mailhooks.protocol.samples import FORM_CONTENT_TYPE, JSON_CONTENT_TYPE
-from mailhooks.tools.emulate_delivery import (
+from mailhooks.sender.emulate.delivery import (
     COUNTERS,
     Delivery,
     DeliverySettings,
     Stats,
 )
-from mailhooks.tools.emulate_http import build_request, parse_target
-from mailhooks.tools.emulate_model import (
+from mailhooks.sender.emulate.http import build_request, parse_target
+from mailhooks.sender.emulate.model import (
     EventEncoder,
     MessagePlan,
     ModelRates,
     interleave,
     plan_message,
 )
-from mailhooks.tools.emulate_retry import RetryPolicy
+from mailhooks.sender.emulate.retry import RetryPolicy
 
 
 @dataclass(frozen=True)
@@ -144,6 +144,7 @@ async def deliver(options: EmulateOptions, process: int = 0, counters: Any = Non
         policy=options.policy,
         validation_key=options.validation_key,
         verify_tls=options.verify_tls,
+        wire_format=options.wire_format,
     )
     delivery = Delivery(settings, stream(options, process, deadline), encoder(options), counters)
     loop = asyncio.get_running_loop()

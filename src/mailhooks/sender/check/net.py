@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from mailhooks.errors import InvalidInput, first_line
 from mailhooks.protocol.events import WireFormat
-from mailhooks.tools.check_types import CheckResult, failed, passed, warned
+from mailhooks.sender.check.types import CheckResult, failed, passed, warned
 from mailhooks.wording import plural
 
 #: Where SocketLabs posts from (docs/protocol.md, "Authentication"): what a firewall must let in.

@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from mailhooks.tools.emulate_delivery import Stats
+from mailhooks.sender.emulate.delivery import Stats
 
 
 def percentile(sorted_values: Sequence[float], fraction: float) -> float | None:

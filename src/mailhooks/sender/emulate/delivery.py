@@ -16,9 +16,11 @@ from collections import Counter
 from collections.abc import Callable, Iterator, MutableSequence
 from dataclasses import dataclass, field
 
-from mailhooks.tools.emulate_http import HttpConnection, HttpError, HttpResponse, Target
-from mailhooks.tools.emulate_model import MessagePlan
-from mailhooks.tools.emulate_retry import EndpointHealth, RetryPolicy
+from mailhooks.protocol.events import WireFormat
+from mailhooks.sender.emulate.http import HttpConnection, HttpError, HttpResponse, Target
+from mailhooks.sender.emulate.model import MessagePlan
+from mailhooks.sender.emulate.retry import EndpointHealth, RetryPolicy
+from mailhooks.sender.rules import judge
 
 # Per-event states in `Stats.states`.
 NOT_SENT = 0
@@ -125,6 +127,7 @@ class DeliverySettings:
     #: Legacy form endpoints: the answer must contain this to count as accepted.
     validation_key: str | None = None
     verify_tls: bool = True
+    wire_format: WireFormat = WireFormat.JSON
 
 
 class Delivery:
@@ -150,7 +153,6 @@ class Delivery:
         #: Where the rate's schedule starts: moved forward when the pacer falls far behind
         #: (an outage), so it is not the start of the run (that is `stats.started`).
         self._pace_origin = 0.0
-        self._key = settings.validation_key.encode() if settings.validation_key else None
 
     def stop(self) -> None:
         """Finish the posts in flight, then end; what is left is counted as abandoned."""
@@ -274,9 +276,11 @@ class Delivery:
         heapq.heappush(self._retries, (now + wait, self._sequence, item))
 
     def _accepted(self, response: HttpResponse) -> bool:
-        if not 200 <= response.status < 300:
-            return False
-        return self._key is None or self._key in response.body
+        settings = self.settings
+        verdict = judge(
+            response.status, response.body, settings.wire_format, settings.validation_key
+        )
+        return verdict.accepted
 
     def _settle(self, item: _Item, state: int) -> None:
         self.stats.finished = time.monotonic()

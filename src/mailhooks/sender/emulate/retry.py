@@ -2,16 +2,15 @@
 
 An unanswered notification is retried "in exactly the same way as email deferral works":
 soon at first, then at least hourly, and dropped when no contact was made for four days;
-an endpoint that stays unresponsive may be disabled (docs/protocol.md, "Retries"). All durations
-here are simulated seconds; `time_scale` simulated seconds pass per real second.
+an endpoint that stays unresponsive may be disabled (docs/protocol.md, "Retries"). All
+durations here are simulated seconds; `time_scale` simulated seconds pass per real second.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from mailhooks.tools.emulate_model import DAY, HOUR, MINUTE
+from mailhooks.sender.emulate.model import DAY, HOUR, MINUTE
 
 #: Waits before the 1st, 2nd, ... retry; afterwards hourly (SocketLabs retries at least hourly).
 BACKOFF: tuple[float, ...] = (
@@ -24,18 +23,6 @@ BACKOFF: tuple[float, ...] = (
     HOUR,
 )
 GIVE_UP_AFTER = 4 * DAY
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
-_UNITS = {"": 1.0, "s": 1.0, "m": MINUTE, "h": HOUR, "d": DAY}
-
-
-def parse_duration(text: str) -> float:
-    """'4d', '90m', '12h', '30s' or plain seconds as seconds; 'never' or '0' as 0 (off)."""
-    if text.strip().lower() in ("never", "off"):
-        return 0.0
-    match = _DURATION.match(text.lower())
-    if match is None:
-        raise ValueError(f"{text!r} is not a duration such as 4d, 12h, 30m or 45s")
-    return float(match.group(1)) * _UNITS[match.group(2)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,14 +11,15 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from mailhooks.durations import parse_duration
 from mailhooks.errors import InvalidInput
 from mailhooks.protocol.events import WireFormat
-from mailhooks.tools.emulate import EmulateOptions, run_emulation
-from mailhooks.tools.emulate_delivery import C_ACKED, C_ATTEMPTS, C_GIVEN_UP, C_STARTED
-from mailhooks.tools.emulate_model import ModelRates
-from mailhooks.tools.emulate_report import render, summary
-from mailhooks.tools.emulate_retry import RetryPolicy, parse_duration
-from mailhooks.tools.emulate_verify import ApiClient, VerifyResult, high_water, verify
+from mailhooks.sender.emulate.delivery import C_ACKED, C_ATTEMPTS, C_GIVEN_UP, C_STARTED
+from mailhooks.sender.emulate.model import ModelRates
+from mailhooks.sender.emulate.report import render, summary
+from mailhooks.sender.emulate.retry import RetryPolicy
+from mailhooks.sender.emulate.run import EmulateOptions, run_emulation
+from mailhooks.sender.emulate.verify import ApiClient, VerifyResult, high_water, verify
 from mailhooks.wording import plural
 
 EXIT_OK = 0

@@ -20,7 +20,8 @@ from mailhooks.errors import InvalidInput, Unreachable, first_line
 from mailhooks.protocol.events import Kind, WireFormat
 from mailhooks.protocol.redact import redact_form, redact_json
 from mailhooks.protocol.samples import SAMPLE_KINDS, encode, sample_fields
-from mailhooks.tools.secret_text import redactor
+from mailhooks.sender.rules import Verdict, judge
+from mailhooks.sender.secret_text import redactor
 
 #: Names `send` takes for each kind; "sent" is what the SocketLabs UI calls Delivered.
 KIND_NAMES: dict[str, Kind] = {kind.value: kind for kind in SAMPLE_KINDS} | {"sent": Kind.DELIVERED}
@@ -76,43 +77,6 @@ def apply_overrides(
     for name in drop:
         result.pop(by_lower.get(name.lower(), name), None)
     return result
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    accepted: bool
-    reason: str
-
-
-def judge(
-    status: int, answer: bytes, wire_format: WireFormat, validation_key: str | None
-) -> Verdict:
-    """Whether SocketLabs would count this answer as a successful delivery."""
-    if status != 200:
-        return Verdict(False, _refusal(status))
-    if wire_format is WireFormat.FORM:
-        if not validation_key:
-            return Verdict(False, "legacy form endpoint: no Validation Key given to look for")
-        if validation_key.encode() not in answer:
-            return Verdict(
-                False,
-                "200, but the answer lacks the Validation Key; legacy endpoints must echo it "
-                "in every answer",
-            )
-        return Verdict(True, "200 with the Validation Key in the answer")
-    return Verdict(True, "200 OK")
-
-
-def _refusal(status: int) -> str:
-    if status == 401:
-        return "401: the receiver refused the SecretKey or ServerId"
-    if status == 404:
-        return "404: no such endpoint at this URL"
-    if 200 <= status < 300:
-        return f"{status}: SocketLabs asks for 200 OK exactly"
-    if status >= 500:
-        return f"{status}: receiver error; SocketLabs would retry for up to 4 days"
-    return f"{status}: SocketLabs would count this as a failure and retry"
 
 
 @dataclass(frozen=True, slots=True)
