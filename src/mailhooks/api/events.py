@@ -9,10 +9,11 @@ from fastapi.responses import StreamingResponse
 
 from mailhooks.api.auth import ReadToken
 from mailhooks.api.cursor import decode_cursor, encode_cursor
-from mailhooks.api.export import csv_lines, ndjson_lines
-from mailhooks.api.models import EventDetail, EventFeed, EventOut, EventPage, StatsOut
+from mailhooks.api.models import EventPage
 from mailhooks.api.params import FILTERS, MAX_PAGE, Filter, Store, only
-from mailhooks.store import queries
+from mailhooks.views import reads
+from mailhooks.views.export import csv_lines, ndjson_lines
+from mailhooks.views.records import EventDetail, EventFeed, StatsOut
 
 router = APIRouter(prefix="/v1")
 
@@ -29,9 +30,9 @@ def list_events(
     """Events newest first, filtered; follow `next_cursor` for older pages."""
     only(request, FILTERS | {"limit", "cursor"})
     before = decode_cursor(cursor) if cursor is not None else None
-    rows = queries.list_events(engine, where, before_id=before, limit=limit)
-    next_cursor = encode_cursor(rows[-1]["id"]) if len(rows) == limit else None
-    return EventPage(events=[EventOut.of(row) for row in rows], next_cursor=next_cursor)
+    found = reads.events(engine, where, before_id=before, limit=limit)
+    next_cursor = encode_cursor(found[-1].id) if len(found) == limit else None
+    return EventPage(events=found, next_cursor=next_cursor)
 
 
 @router.get("/stats", response_model=StatsOut, tags=["stats"])
@@ -44,7 +45,7 @@ def stats(
 ) -> StatsOut:
     """Events per kind per hour or day, with delivery, bounce and complaint rates."""
     only(request, FILTERS | {"bucket"})
-    return StatsOut.of(bucket, queries.event_counts(engine, where, bucket))
+    return reads.stats(engine, where, bucket)
 
 
 @router.get(
@@ -62,7 +63,7 @@ def export(
 ) -> StreamingResponse:
     """Every matching event, oldest first, streamed (constant memory for any size)."""
     only(request, FILTERS | {"format"})
-    chunks = queries.stream_events(engine, where)
+    chunks = reads.export_chunks(engine, where)
     if format == "csv":
         return StreamingResponse(csv_lines(chunks), media_type="text/csv")
     return StreamingResponse(ndjson_lines(chunks), media_type="application/x-ndjson")
@@ -78,9 +79,7 @@ def event_feed(
 ) -> EventFeed:
     """Events in order of storage after `after_id`: for consumers that need each once."""
     only(request, {"after_id", "limit"})
-    rows = queries.events_after(engine, after_id, limit)
-    last_id = rows[-1]["id"] if rows else after_id
-    return EventFeed(events=[EventOut.of(row) for row in rows], last_id=last_id)
+    return reads.feed(engine, after_id, limit)
 
 
 @router.get("/events/{event_id}", response_model=EventDetail, tags=["events"])
@@ -88,7 +87,7 @@ def get_event(
     _token: ReadToken, engine: Store, event_id: Annotated[int, Path(ge=1, lt=2**63)]
 ) -> EventDetail:
     """One event with its stored body (SecretKey replaced)."""
-    row = queries.get_event(engine, event_id)
-    if row is None:
+    found = reads.event(engine, event_id)
+    if found is None:
         raise HTTPException(404, f"no event {event_id}")
-    return EventDetail.of(row)
+    return found

@@ -7,10 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from mailhooks.api.auth import ReadToken
-from mailhooks.api.models import AddressOut, EventOut, MessageOut, MessageTimeline, address_out
 from mailhooks.api.params import Store, only
-from mailhooks.api.suppressions import suppression_of
-from mailhooks.store import queries
+from mailhooks.views import reads
+from mailhooks.views.records import AddressOut, MessageTimeline
 
 router = APIRouter(prefix="/v1")
 
@@ -27,23 +26,15 @@ def get_messages(
 ) -> list[MessageTimeline]:
     """Status and event timeline of the messages matching a MessageId (and more)."""
     only(request, {"message_id", "address", "mailing_id", "server_id"})
-    found = queries.find_messages(
-        engine, message_id=message_id, address=address, mailing_id=mailing_id,
-        server_id=server_id,
-    )  # fmt: skip
-    return [
-        MessageTimeline(
-            **MessageOut.of(row).model_dump(),
-            events=[EventOut.of(e) for e in queries.message_timeline(engine, row)],
-        )
-        for row in found
-    ]
+    return reads.messages(
+        engine, message_id, address=address, mailing_id=mailing_id, server_id=server_id
+    )
 
 
 @router.get("/addresses/{address}", response_model=AddressOut, tags=["addresses"])
 def get_address(_token: ReadToken, engine: Store, address: str) -> AddressOut:
     """History of an address: counts, last status, suppression, recent messages."""
-    summary = queries.address_summary(engine, address)
-    if summary is None:
+    found = reads.address(engine, address)
+    if found is None:
         raise HTTPException(404, "no events for this address")
-    return address_out(summary, suppression_of(engine, address))
+    return found

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request
-from sqlalchemy import Engine
 
 from mailhooks.api.auth import AdminToken, ReadToken
-from mailhooks.api.models import SuppressionChange, SuppressionOut, suppression_out
+from mailhooks.api.models import SuppressionChange
 from mailhooks.api.params import Store, only
 from mailhooks.store import suppressions
+from mailhooks.views import reads
+from mailhooks.views.records import SuppressionOut
 
 router = APIRouter(prefix="/v1/suppressions", tags=["suppressions"])
-
-
-def suppression_of(engine: Engine, address: str) -> SuppressionOut:
-    return suppression_out(address, suppressions.get_suppression(engine, address))
 
 
 @router.get("", response_model=list[SuppressionOut])
@@ -23,14 +20,13 @@ def list_suppressed(
 ) -> list[SuppressionOut]:
     """Suppressed addresses, newest first."""
     only(request, {"include_removed"})
-    entries = suppressions.list_suppressions(engine, include_removed=include_removed)
-    return [suppression_out(entry.address or "", entry) for entry in entries]
+    return reads.suppression_list(engine, include_removed=include_removed)
 
 
 @router.get("/{address}", response_model=SuppressionOut)
 def check_suppression(_token: ReadToken, engine: Store, address: str) -> SuppressionOut:
     """Whether an address may be mailed (`suppressed` false) and why not."""
-    return suppression_of(engine, address)
+    return reads.suppression(engine, address)
 
 
 @router.put("/{address}", response_model=SuppressionOut)
@@ -39,7 +35,7 @@ def add_suppression(
 ) -> SuppressionOut:
     """Suppress an address by hand (kept in the history)."""
     suppressions.suppress_manually(engine, address, change.reason)
-    return suppression_of(engine, address)
+    return reads.suppression(engine, address)
 
 
 @router.delete("/{address}", response_model=SuppressionOut)
@@ -49,4 +45,4 @@ def lift_suppression(
     """Lift a suppression (kept in the history); 404 if the address was not suppressed."""
     if not suppressions.remove_suppression(engine, address, reason):
         raise HTTPException(404, "the address is not suppressed")
-    return suppression_of(engine, address)
+    return reads.suppression(engine, address)

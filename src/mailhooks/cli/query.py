@@ -26,8 +26,8 @@ from mailhooks.wording import plural
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from mailhooks.api.models import EventOut
     from mailhooks.store.queries import EventFilter
+    from mailhooks.views.records import EventOut
 
 KindOption = Annotated[Kind | None, typer.Option(help="Only this kind")]
 EndpointOption = Annotated[str | None, typer.Option(help="Only this endpoint")]
@@ -97,14 +97,11 @@ def events_command(
 
     Example: mailhooks events --kind failed --since 2026-11-01
     """
-    from mailhooks.api.models import EventOut
-    from mailhooks.store import queries
+    from mailhooks.views import reads
 
     engine = open_store(database_url)
     where = _filter(kind, endpoint, address, message_id, mailing_id, since, until)
-    rows = [
-        EventOut.of(row) for row in queries.list_events(engine, where, before_id=None, limit=limit)
-    ]
+    rows = reads.events(engine, where, limit=limit)
     if as_json:
         write_json_lines(row.model_dump(mode="json") for row in rows)
         return
@@ -118,46 +115,38 @@ def message_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Status and timeline of a message (by MessageId, optionally one recipient)."""
-    from mailhooks.api.models import EventOut, MessageOut
-    from mailhooks.store import queries
+    from mailhooks.views import reads
 
-    engine = open_store(database_url)
-    found = queries.find_messages(engine, message_id=message_id, address=address)
+    found = reads.messages(open_store(database_url), message_id, address=address)
     if not found:
         fail(f"no message {message_id!r}")
-    for row in found:
-        message = MessageOut.of(row)
-        timeline = [EventOut.of(event) for event in queries.message_timeline(engine, row)]
+    for message in found:
         if as_json:
-            payload = message.model_dump(mode="json")
-            write_json_lines([{**payload, "events": [e.model_dump(mode="json") for e in timeline]}])
+            write_json_lines([message.model_dump(mode="json")])
             continue
         flags = [name for name in ("opened", "clicked", "unsubscribed") if getattr(message, name)]
         console().print(
             f"[bold]{message.message_id}[/bold] to {message.address}: "
             f"[bold]{message.status or 'no status'}[/bold] {' '.join(flags)}"
         )
-        console().print(_events_table(timeline))
+        console().print(_events_table(message.events))
 
 
 def address_command(address: str, as_json: Json = False, database_url: DatabaseUrl = None) -> None:
     """History of an address: status, failures, complaints, suppression, recent messages."""
     from rich.table import Table
 
-    from mailhooks.api.models import address_out, suppression_out
-    from mailhooks.store import queries, suppressions
+    from mailhooks.views import reads
 
     engine = open_store(database_url)
-    summary = queries.address_summary(engine, address)
-    entry = suppressions.get_suppression(engine, address)
-    if summary is None and entry is None:
+    summary = reads.address(engine, address)
+    suppression = summary.suppression if summary else reads.suppression(engine, address)
+    if summary is None and suppression.source is None:
         fail(f"nothing is known about {address}")
-    suppression = suppression_out(address, entry)
     if as_json:
-        shown = address_out(summary, suppression) if summary is not None else suppression
-        write_json_lines([shown.model_dump(mode="json")])
+        write_json_lines([(summary or suppression).model_dump(mode="json")])
         return
-    name = summary["address"] if summary is not None else suppression.address or address
+    name = summary.address if summary is not None else suppression.address or address
     if suppression.suppressed:
         since = f" since {suppression.since:%Y-%m-%d %H:%M}Z" if suppression.since else ""
         typer.echo(f"{name}: SUPPRESSED{since} ({suppression.source}): {suppression.reason}")
@@ -167,16 +156,16 @@ def address_command(address: str, as_json: Json = False, database_url: DatabaseU
     if summary is None:
         return
     typer.echo(
-        f"{plural(summary['permanent_failures'], 'permanent failure')}, "
-        f"{plural(summary['temporary_failures'], 'temporary failure')}, "
-        f"{plural(summary['complaints'], 'complaint')}; latest event status: "
-        f"{summary['last_status'] or '-'}"
+        f"{plural(summary.permanent_failures, 'permanent failure')}, "
+        f"{plural(summary.temporary_failures, 'temporary failure')}, "
+        f"{plural(summary.complaints, 'complaint')}; latest event status: "
+        f"{summary.last_status or '-'}"
     )
     table = Table("message", "status", "last event (UTC)")
-    for message in summary["messages"]:
-        moment = message["last_event_at"]
+    for message in summary.messages:
+        moment = message.last_event_at
         shown_at = f"{moment:%Y-%m-%d %H:%M}" if moment else ""
-        table.add_row(message["message_id"], message["status"] or "", shown_at)
+        table.add_row(message.message_id, message.status or "", shown_at)
     console().print(table)
 
 
@@ -191,14 +180,13 @@ def stats_command(
     """Events per kind per hour or day, with delivery, bounce and complaint rates."""
     from rich.table import Table
 
-    from mailhooks.api.models import StatsOut
-    from mailhooks.store import queries
+    from mailhooks.views import reads
 
     if bucket not in ("hour", "day"):
         fail("--bucket must be hour or day")
     engine = open_store(database_url)
     where = _filter(None, endpoint, None, None, None, since, until)
-    stats = StatsOut.of(bucket, queries.event_counts(engine, where, bucket))
+    stats = reads.stats(engine, where, bucket)
     if as_json:
         write_json_lines([stats.model_dump(mode="json")])
         return
@@ -237,20 +225,15 @@ def export_command(
     Example: mailhooks export --format csv --since 2026-11-01 -o november.csv
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-    from sqlalchemy import func
 
-    from mailhooks.api.export import csv_lines, ndjson_lines
-    from mailhooks.store import queries
-    from mailhooks.store.schema import events
+    from mailhooks.views import reads
+    from mailhooks.views.export import csv_lines, ndjson_lines
 
     if export_format not in ("ndjson", "csv"):
         fail("--format must be ndjson or csv")
     engine = open_store(database_url)
     where = _filter(kind, endpoint, address, message_id, mailing_id, since, until)
-    with engine.connect() as connection:
-        total = connection.execute(
-            queries.event_query([func.count(events.c.id)], where)
-        ).scalar_one()
+    total = reads.event_count(engine, where)
     progress = Progress(
         *Progress.get_default_columns()[:1],
         BarColumn(),
@@ -268,7 +251,7 @@ def export_command(
                 yield chunk
                 progress.advance(task, len(chunk))
 
-        chunks = counted(queries.stream_events(engine, where))
+        chunks = counted(reads.export_chunks(engine, where))
         if export_format == "csv":
             for text in csv_lines(chunks):
                 sink.write(text.encode())

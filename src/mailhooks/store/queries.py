@@ -222,6 +222,11 @@ def event_counts(
         return [(row[0], row[1], row[2], int(row[3])) for row in connection.execute(query)]
 
 
+def count_events(engine: Engine, where: EventFilter) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(event_query([func.count(events.c.id)], where)).scalar_one())
+
+
 def stream_events(
     engine: Engine, where: EventFilter, chunk: int = 1000
 ) -> Iterator[list[dict[str, Any]]]:

@@ -7,7 +7,7 @@ import io
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from mailhooks.api.models import EventOut
+from mailhooks.views.records import EventOut
 
 CSV_COLUMNS = (
     "id",

@@ -1,0 +1,1 @@
+"""Read models over the store: what the API, the CLI, exports (and later pages) show."""
