@@ -328,7 +328,10 @@ def test_cli_json_has_one_entry_per_check() -> None:
 
 @pytest.mark.parametrize(
     ("url", "message"),
-    [("ftp://example.com/x", "URL must look like"), ("http://127.0.0.1:99999/", "URL port")],
+    [
+        ("ftp://example.com/x", "'ftp://example.com/x' must look like https://host"),
+        ("http://127.0.0.1:99999/", "URL port"),
+    ],
 )
 def test_cli_bad_url_is_a_one_line_error(url: str, message: str) -> None:
     code, out = run_cli(url)

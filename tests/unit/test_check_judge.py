@@ -16,9 +16,9 @@ from mailhooks.sender.check.judge import (
     judge_validation_key,
     judge_wrong_key,
 )
-from mailhooks.sender.check.net import parse_target
 from mailhooks.sender.check.types import Answer, Status, passed
 from mailhooks.sender.secret_text import secret_forms
+from mailhooks.sender.target import parse_target
 
 JSON = "application/json"
 KEY = "VALIDATION-KEY-1"

@@ -11,10 +11,11 @@ import pytest
 
 from mailhooks.protocol.events import WireFormat
 from mailhooks.sender.emulate.delivery import ABANDONED, ACKNOWLEDGED, GIVEN_UP, Stats
-from mailhooks.sender.emulate.http import HttpConnection, HttpError, build_request, parse_target
+from mailhooks.sender.emulate.http import HttpConnection, HttpError, build_request
 from mailhooks.sender.emulate.report import summary
 from mailhooks.sender.emulate.retry import RetryPolicy
 from mailhooks.sender.emulate.run import EmulateOptions, deliver
+from mailhooks.sender.target import parse_target
 from tests.support import free_port
 
 #: request number (from 1) -> raw answer bytes, or None to close without answering.

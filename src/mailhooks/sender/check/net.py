@@ -11,14 +11,13 @@ import socket
 import ssl
 import threading
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from mailhooks.errors import InvalidInput, first_line
 from mailhooks.protocol.events import WireFormat
 from mailhooks.sender.check.types import CheckResult, failed, passed, warned
+from mailhooks.sender.target import Target
 from mailhooks.wording import plural
 
 #: Where SocketLabs posts from (docs/protocol.md, "Authentication"): what a firewall must let in.
@@ -29,26 +28,6 @@ _UNTRUSTED_FIX = (
     "serve the full chain (fullchain.pem) of a certificate from a public CA such as "
     "Let's Encrypt; to trust a private test CA here, pass --ca-file"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    url: str
-    scheme: str
-    host: str
-    port: int
-
-
-def parse_target(url: str) -> Target:
-    """The scheme, host and port of an endpoint URL; `InvalidInput` for anything else."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput("URL must look like https://host[:port]/path")
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as error:
-        raise InvalidInput(f"URL port: {first_line(error)}") from error
-    return Target(url.strip(), parts.scheme, parts.hostname, port)
 
 
 def tls_context(ca_file: Path | None) -> ssl.SSLContext:

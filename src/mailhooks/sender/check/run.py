@@ -47,10 +47,10 @@ from mailhooks.sender.check.net import (
     check_connect,
     check_dns,
     check_tls,
-    parse_target,
     tls_context,
 )
 from mailhooks.sender.check.types import Answer, CheckOptions, CheckResult, Report, Status, skipped
+from mailhooks.sender.target import parse_target
 from mailhooks.wording import plural
 
 #: Recipient of the sample events, so they are easy to find (and purge) in the receiver.

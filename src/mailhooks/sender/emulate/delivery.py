@@ -17,10 +17,11 @@ from collections.abc import Callable, Iterator, MutableSequence
 from dataclasses import dataclass, field
 
 from mailhooks.protocol.events import WireFormat
-from mailhooks.sender.emulate.http import HttpConnection, HttpError, HttpResponse, Target
+from mailhooks.sender.emulate.http import HttpConnection, HttpError, HttpResponse
 from mailhooks.sender.emulate.model import MessagePlan
 from mailhooks.sender.emulate.retry import EndpointHealth, RetryPolicy
 from mailhooks.sender.rules import judge
+from mailhooks.sender.target import Target
 
 # Per-event states in `Stats.states`.
 NOT_SENT = 0

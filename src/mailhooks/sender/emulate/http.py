@@ -13,43 +13,13 @@ import ssl
 import time
 from dataclasses import dataclass
 from typing import cast
-from urllib.parse import urlsplit
 
 from mailhooks.errors import Unreachable
+from mailhooks.sender.target import Target
 
 
 class HttpError(Unreachable):
     """No usable answer: refused, reset, timed out or unreadable; the message says which."""
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    scheme: str
-    host: str
-    port: int
-    #: Path and query, as sent on the request line.
-    path: str
-
-    @property
-    def host_header(self) -> str:
-        default = 443 if self.scheme == "https" else 80
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return host if self.port == default else f"{host}:{self.port}"
-
-    @property
-    def origin(self) -> str:
-        return f"{self.scheme}://{self.host_header}"
-
-
-def parse_target(url: str) -> Target:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{url!r} is not an http:// or https:// URL")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    path = parts.path or "/"
-    if parts.query:
-        path += f"?{parts.query}"
-    return Target(parts.scheme, parts.hostname, port, path)
 
 
 def build_request(

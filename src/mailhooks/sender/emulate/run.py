@@ -29,7 +29,7 @@ from mailhooks.sender.emulate.delivery import (
     DeliverySettings,
     Stats,
 )
-from mailhooks.sender.emulate.http import build_request, parse_target
+from mailhooks.sender.emulate.http import build_request
 from mailhooks.sender.emulate.model import (
     EventEncoder,
     MessagePlan,
@@ -38,6 +38,7 @@ from mailhooks.sender.emulate.model import (
     plan_message,
 )
 from mailhooks.sender.emulate.retry import RetryPolicy
+from mailhooks.sender.target import parse_target
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,9 @@ import orjson
 from mailhooks.errors import Unreachable
 from mailhooks.protocol.events import Kind
 from mailhooks.sender.emulate.delivery import ACKNOWLEDGED, NOT_SENT
-from mailhooks.sender.emulate.http import HttpConnection, HttpError, build_request, parse_target
+from mailhooks.sender.emulate.http import HttpConnection, HttpError, build_request
 from mailhooks.sender.emulate.model import MessagePlan, PlannedEvent, possible_statuses
+from mailhooks.sender.target import parse_target
 
 EventKey = tuple[str, str, int]
 PAGE = 1000
