@@ -305,7 +305,7 @@ def test_https_url_to_a_plain_http_port(ca: trustme.CA) -> None:
 
 
 def run_cli(url: str, *args: str) -> tuple[int, str]:
-    result = runner.invoke(app, ["check", url, *args], env={"MAILHOOKS_CHECK_SECRET": SECRET})
+    result = runner.invoke(app, ["check", url, *args], env={"MAILHOOKS_SEND_SECRET": SECRET})
     return result.exit_code, result.stdout + result.stderr
 
 
@@ -340,7 +340,7 @@ def test_cli_bad_url_is_a_one_line_error(url: str, message: str) -> None:
 
 
 def test_cli_without_a_secret_is_a_usage_error() -> None:
-    unset = runner.invoke(app, ["check", "http://127.0.0.1:1/"], env={"MAILHOOKS_CHECK_SECRET": ""})
+    unset = runner.invoke(app, ["check", "http://127.0.0.1:1/"], env={"MAILHOOKS_SEND_SECRET": ""})
     assert unset.exit_code == 2 and "Missing option '--secret'" in unset.stderr
     empty = runner.invoke(app, ["check", "http://127.0.0.1:1/", "--secret", ""])
     assert empty.exit_code == 1 and empty.stderr.startswith("error: --secret")

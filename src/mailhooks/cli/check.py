@@ -9,7 +9,7 @@ from typing import Annotated
 import orjson
 import typer
 
-from mailhooks.cli.common import one_line_errors
+from mailhooks.cli.common import SECRET_ENV, Secret, one_line_errors
 from mailhooks.errors import InvalidInput
 from mailhooks.protocol.events import WireFormat
 from mailhooks.sender.check.types import DEFAULT_TIMEOUT_S, Status
@@ -32,14 +32,7 @@ def check(
     url: Annotated[
         str, typer.Argument(help="The endpoint URL, as you would enter it in SocketLabs")
     ],
-    secret: Annotated[
-        str,
-        typer.Option(
-            envvar="MAILHOOKS_CHECK_SECRET",
-            help="The webhook's secret key (better from the environment than on the command line)",
-            show_default=False,
-        ),
-    ],
+    secret: Secret,
     wire_format: Annotated[
         WireFormat, typer.Option("--format", help="json (Event Webhook) or form (legacy API)")
     ] = WireFormat.JSON,
@@ -79,14 +72,14 @@ def check(
     it: the duplicate's second copy is not stored again and the wrong-key post is refused;
     --validation-only sends only Validations.
 
-    Example: MAILHOOKS_CHECK_SECRET=KEY mailhooks check https://hooks.example.com/hooks/prod
+    Example: MAILHOOKS_SEND_SECRET=KEY mailhooks check https://hooks.example.com/hooks/prod
     """
     from mailhooks.sender.check.report import render_text, report_json
     from mailhooks.sender.check.run import run_checks
     from mailhooks.sender.check.types import CheckOptions
 
     if not secret:
-        raise InvalidInput("--secret (or MAILHOOKS_CHECK_SECRET) must not be empty")
+        raise InvalidInput(f"--secret (or {SECRET_ENV}) must not be empty")
     report = run_checks(
         CheckOptions(
             url=url,

@@ -16,6 +16,7 @@ import orjson
 import typer
 
 from mailhooks.errors import MailhooksError, first_line
+from mailhooks.protocol.events import WireFormat
 from mailhooks.store.direct import require_store
 from mailhooks.store.location import (
     DATABASE_URL_ENV,
@@ -44,6 +45,29 @@ DatabaseUrl = Annotated[
     ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="JSON lines for scripts")]
+#: The sender tools' (send, check, emulate) variables, so secrets stay off the command line.
+SECRET_ENV = "MAILHOOKS_SEND_SECRET"
+VALIDATION_KEY_ENV = "MAILHOOKS_SEND_VALIDATION_KEY"
+TOKEN_ENV = "MAILHOOKS_API_TOKEN"
+Secret = Annotated[
+    str,
+    typer.Option(
+        envvar=SECRET_ENV, show_envvar=True, help="The webhook's SecretKey (better: the env var)"
+    ),
+]
+Format = Annotated[
+    WireFormat, typer.Option("--format", help="json (Event Webhook) or form (legacy)")
+]
+ServerId = Annotated[int, typer.Option("--server-id", help="ServerId in each notification")]
+ValidationKey = Annotated[
+    str | None,
+    typer.Option(
+        "--validation-key",
+        envvar=VALIDATION_KEY_ENV,
+        show_envvar=True,
+        help="Legacy form endpoints: the key every answer must contain",
+    ),
+]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Say what would change and change nothing")]
 
 

@@ -7,37 +7,22 @@ from typing import Annotated
 
 import typer
 
-from mailhooks.cli.common import fail, one_line_errors, write_json_lines
+from mailhooks.cli.common import (
+    TOKEN_ENV,
+    VALIDATION_KEY_ENV,
+    Format,
+    Secret,
+    ServerId,
+    ValidationKey,
+    fail,
+    one_line_errors,
+    write_json_lines,
+)
 from mailhooks.errors import InvalidInput
 from mailhooks.protocol.events import WireFormat
 
-#: Environment variables read so secrets need not appear on the command line.
-SECRET_ENV = "MAILHOOKS_SEND_SECRET"
-VALIDATION_KEY_ENV = "MAILHOOKS_SEND_VALIDATION_KEY"
-TOKEN_ENV = "MAILHOOKS_API_TOKEN"
 #: Exit status when events were given up or the endpoint was disabled (1 stays "error").
 INCOMPLETE_EXIT = 3
-
-
-Secret = Annotated[
-    str,
-    typer.Option(
-        envvar=SECRET_ENV, show_envvar=True, help="The webhook's SecretKey (better: the env var)"
-    ),
-]
-Format = Annotated[
-    WireFormat, typer.Option("--format", help="json (Event Webhook) or form (legacy)")
-]
-ServerId = Annotated[int, typer.Option("--server-id", help="ServerId in each notification")]
-ValidationKey = Annotated[
-    str | None,
-    typer.Option(
-        "--validation-key",
-        envvar=VALIDATION_KEY_ENV,
-        show_envvar=True,
-        help="Legacy form endpoints: the key every answer must contain",
-    ),
-]
 
 
 def register(app: typer.Typer) -> None:
@@ -179,27 +164,42 @@ def emulate_command(
     3 when events were given up or the endpoint was disabled. Example:
     mailhooks emulate http://127.0.0.1:8000/hooks/default --rate 2000 --duration 30s
     """
+    from dataclasses import replace
+
+    from mailhooks.durations import parse_duration
     from mailhooks.sender.emulate import session as emulate_cli
+    from mailhooks.sender.emulate.model import ModelRates
+    from mailhooks.sender.emulate.retry import RetryPolicy
+    from mailhooks.sender.emulate.run import EmulateOptions
 
     if verify and not token:
         fail(f"--verify needs an API token: --token or {TOKEN_ENV}")
-    outcome = emulate_cli.run(
-        emulate_cli.Arguments(
-            url=url, secret=secret, rate=rate, duration=duration, messages=messages,
-            concurrency=concurrency, processes=processes, seed=seed, run_id=run_id,
-            wire_format=wire_format, server_id=server_id,
-            validation_key=validation_key, time_scale=time_scale, give_up_after=give_up_after,
-            disable_after=disable_after, timeout=timeout,
-            rates={
-                "deferral": deferral_rate, "bounce": bounce_rate,
-                "async_bounce": async_bounce_rate, "suppressed": suppressed_rate,
-                "open": open_rate, "click": click_rate, "unsubscribe": unsubscribe_rate,
-                "complaint": complaint_rate,
-            },
-            verify=verify, token=token,
-            progress=not quiet and not as_json and sys.stderr.isatty(),
+    options = emulate_cli.checked(
+        lambda: EmulateOptions(
+            url=url, secret=secret, rate=rate,
+            duration=parse_duration(duration) if duration else None, messages=messages,
+            concurrency=concurrency, processes=processes, seed=seed,
+            wire_format=wire_format, server_id=server_id, validation_key=validation_key,
+            policy=RetryPolicy(
+                give_up_after=parse_duration(give_up_after),
+                disable_after=parse_duration(disable_after), time_scale=time_scale,
+            ),
+            rates=ModelRates(
+                deferral=deferral_rate, bounce=bounce_rate, async_bounce=async_bounce_rate,
+                suppressed=suppressed_rate, open=open_rate, click=click_rate,
+                unsubscribe=unsubscribe_rate, complaint=complaint_rate,
+            ),
+            timeout=timeout,
         )
     )  # fmt: skip
+    if run_id:
+        options = emulate_cli.checked(lambda: replace(options, run_id=run_id))
+    outcome = emulate_cli.run(
+        options,
+        verify_url=verify,
+        token=token,
+        show_progress=not quiet and not as_json and sys.stderr.isatty(),
+    )
     if as_json:
         write_json_lines([outcome.report])
     else:

@@ -77,7 +77,7 @@ def judge_secret_length(secret: str) -> CheckResult:
             "secret-length",
             "no secret key given",
             "without the key every post is refused, so most checks cannot pass",
-            "pass the endpoint's secret key with --secret (or MAILHOOKS_CHECK_SECRET)",
+            "pass the endpoint's secret key with --secret (or MAILHOOKS_SEND_SECRET)",
         )
     length = plural(len(secret), "character")
     if not is_short(secret):

@@ -1,23 +1,19 @@
-"""What `mailhooks emulate` does around the emulation: options, progress, verify, exit status."""
+"""What `mailhooks emulate` does around the emulation: progress, verify, exit status."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mailhooks.durations import parse_duration
 from mailhooks.errors import InvalidInput
-from mailhooks.protocol.events import WireFormat
 from mailhooks.sender.emulate.delivery import C_ACKED, C_ATTEMPTS, C_GIVEN_UP, C_STARTED
-from mailhooks.sender.emulate.model import ModelRates
 from mailhooks.sender.emulate.report import render, summary
-from mailhooks.sender.emulate.retry import RetryPolicy
 from mailhooks.sender.emulate.run import EmulateOptions, run_emulation
 from mailhooks.sender.emulate.verify import ApiClient, VerifyResult, high_water, verify
 from mailhooks.wording import plural
@@ -28,30 +24,6 @@ EXIT_FAILED = 1
 EXIT_INCOMPLETE = 3
 
 
-@dataclass(frozen=True)
-class Arguments:
-    url: str
-    secret: str
-    rate: float
-    duration: str | None
-    messages: int | None
-    concurrency: int
-    processes: int
-    seed: int
-    run_id: str | None
-    wire_format: WireFormat
-    server_id: int
-    validation_key: str | None
-    time_scale: float
-    give_up_after: str
-    disable_after: str
-    timeout: float
-    rates: dict[str, float] = field(default_factory=dict)
-    verify: str | None = None
-    token: str | None = None
-    progress: bool = False
-
-
 @dataclass
 class Outcome:
     report: dict[str, Any]
@@ -59,43 +31,23 @@ class Outcome:
     exit_code: int
 
 
-def options_from(arguments: Arguments) -> EmulateOptions:
-    """Checked options; every mistake becomes a one-line InvalidInput."""
+def checked(build: Callable[[], EmulateOptions]) -> EmulateOptions:
+    """The options `build` makes; a value they refuse is a one-line InvalidInput."""
     try:
-        policy = RetryPolicy(
-            give_up_after=parse_duration(arguments.give_up_after),
-            disable_after=parse_duration(arguments.disable_after),
-            time_scale=arguments.time_scale,
-        )
-        duration = parse_duration(arguments.duration) if arguments.duration else None
-        options = EmulateOptions(
-            url=arguments.url,
-            secret=arguments.secret,
-            rate=arguments.rate,
-            duration=duration,
-            messages=arguments.messages,
-            concurrency=arguments.concurrency,
-            processes=arguments.processes,
-            seed=arguments.seed,
-            wire_format=arguments.wire_format,
-            server_id=arguments.server_id,
-            validation_key=arguments.validation_key,
-            policy=policy,
-            rates=ModelRates(**arguments.rates),
-            timeout=arguments.timeout,
-        )
-        return replace(options, run_id=arguments.run_id) if arguments.run_id else options
+        return build()
     except ValueError as error:
         raise InvalidInput(str(error)) from None
 
 
-def run(arguments: Arguments) -> Outcome:
-    options = options_from(arguments)
-    client = ApiClient(arguments.verify, arguments.token or "") if arguments.verify else None
+def run(
+    options: EmulateOptions, *, verify_url: str | None, token: str | None, show_progress: bool
+) -> Outcome:
+    """Emulate, then (with `verify_url`) check the store through its query API."""
+    client = ApiClient(verify_url, token or "") if verify_url else None
     after_id = 0
     if client is not None:
         after_id = asyncio.run(high_water(client))  # fails early on a bad URL or token
-    if arguments.progress:
+    if show_progress:
         with _Progress(options) as progress:
             stats = run_emulation(options, progress.update)
     else:
