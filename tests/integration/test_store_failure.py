@@ -225,7 +225,8 @@ def test_store_outage_answers_503_then_recovers_without_restart(
             MAILHOOKS_COMMIT_TIMEOUT_S=COMMIT_TIMEOUT_S,
             MAILHOOKS_RETRY_AFTER_S=RETRY_AFTER,
         )
-        load = LoadRunner(server.url, "outage").start()
+        # The clients must outlast every wait below (15 + 20 + 15 + 20 s).
+        load = LoadRunner(server.url, "outage", max_seconds=90).start()
         try:
             assert wait_for(load.reached(30), 15), "no load before the outage"
             outage.begin()
@@ -405,7 +406,9 @@ def test_recovers_from_a_store_connection_that_went_silent(
             MAILHOOKS_COMMIT_TIMEOUT_S="2",
             MAILHOOKS_RETRY_AFTER_S=RETRY_AFTER,
         )
-        load = LoadRunner(server.url, "silent").start()
+        # The clients must outlast every wait below (15 + 10 + 20 s), or a slow start leaves
+        # no client posting when the server has recovered.
+        load = LoadRunner(server.url, "silent", max_seconds=60).start()
         try:
             assert wait_for(load.reached(30), 15), "no load before the outage"
             proxy.stall()
