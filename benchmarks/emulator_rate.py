@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from ingest import ENDPOINT, SERVER_ID, base_env, free_port, noop_argv, prepare_store
+    from bench_server import free_port
+    from ingest import ENDPOINT, SERVER_ID, base_env, noop_argv, prepare_store
 except ImportError as missing:  # pragma: no cover - depends on how it is started
     sys.exit(f"error: {missing}; run with the project's environment: .venv/bin/python {__file__}")
 

@@ -73,7 +73,6 @@ import os
 import resource
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -93,6 +92,7 @@ from typing import Any
 try:
     import preload
     import psycopg
+    from bench_server import free_port
 
     from mailhooks.protocol.auth import generate_secret
     from mailhooks.protocol.events import Kind, WireFormat
@@ -399,12 +399,6 @@ class Children:
 def _signal_group(pgid: int, signum: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signum)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def log_tail(path: Path, lines: int = 15) -> str:
