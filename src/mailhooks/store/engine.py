@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from mailhooks.errors import ConfigError
 
@@ -95,6 +96,46 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         connection.execution_options(**{_IMMEDIATE: True})
         with connection.begin():
             yield connection
+
+
+#: A PostgreSQL server process: its pid and start time (a pid alone may be reused).
+Backend = tuple[int, Any]
+
+
+def backend_of(connection: Connection) -> Backend | None:
+    """The PostgreSQL server process serving this connection (None on SQLite)."""
+    if connection.dialect.name != "postgresql":
+        return None
+    row = connection.exec_driver_sql(
+        "SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+    ).first()
+    connection.commit()
+    return None if row is None else (int(row[0]), row[1])
+
+
+def end_backend(engine: Engine, backend: Backend) -> bool:
+    """End a server process a lost connection left behind; False if the store is unreachable.
+
+    A connection dropped on our side (a silent network, the watchdog) can leave its server
+    process waiting to send to us for as long as TCP allows, holding its transaction's
+    locks, the feed-order lock among them: no later commit could go through until it ends.
+    One that has ended already (or a pid now someone else's) is left alone.
+    """
+    pid, started = backend
+    try:
+        with engine.connect() as connection:
+            # Waits (up to 2 s) until the process has gone, and its locks with it.
+            connection.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid, 2000) FROM pg_stat_activity"
+                " WHERE pid = %s AND backend_start = %s",
+                (pid, started),
+            )
+            connection.commit()
+    except OperationalError:
+        return False
+    except DBAPIError:  # not allowed to signal it, say: nothing more we can do
+        return True
+    return True
 
 
 def interrupt_connection(connection: Connection) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 from mailhooks import metrics
 from mailhooks.errors import StoreUnavailable, first_line
 from mailhooks.store.checkpoint import WalCheckpointer, take_over_checkpoints
-from mailhooks.store.engine import interrupt_connection
+from mailhooks.store.engine import Backend, backend_of, end_backend, interrupt_connection
 from mailhooks.store.rows import EventRow, StoredEvent, insert_events
 from mailhooks.store.write_lock import WriterTurn, WriterTurnTimeout
 
@@ -78,6 +78,10 @@ class BatchWriter:
         self._reconnect_at = 0.0
         self._stopped = threading.Event()
         self._checkpointer = WalCheckpointer()
+        #: PostgreSQL: the server process of the current connection, and of a lost one that
+        #: may still hold its transaction's locks.
+        self._backend: Backend | None = None
+        self._stale_backend: Backend | None = None
         self._turn = WriterTurn(engine)
         self.stats = WriterStats()
 
@@ -255,7 +259,13 @@ class BatchWriter:
     def _connect(self) -> Connection:
         if self._connection is None:
             try:
+                if self._stale_backend is not None:
+                    # Its locks would hold up this very commit: end it before retrying.
+                    if not end_backend(self._engine, self._stale_backend):
+                        raise OperationalError("end the lost session", None, RuntimeError())
+                    self._stale_backend = None
                 self._connection = self._engine.connect()
+                self._backend = backend_of(self._connection)
                 take_over_checkpoints(self._connection)
             except SQLAlchemyError:
                 # Back off (0.1 s doubling to 2 s) so an outage is not a connect storm;
@@ -268,6 +278,8 @@ class BatchWriter:
 
     def _close_connection(self) -> None:
         if self._connection is not None:
+            if not self._stopped.is_set():  # lost, not closed at the end: may linger
+                self._stale_backend = self._backend
             with contextlib.suppress(SQLAlchemyError):
                 self._connection.invalidate()
                 self._connection.close()
