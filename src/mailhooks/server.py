@@ -21,7 +21,7 @@ from mailhooks.protocol.events import WireFormat
 from mailhooks.store import endpoints as endpoint_store
 from mailhooks.store import migrate
 from mailhooks.store.engine import create_store_engine
-from mailhooks.store.location import locate, prepare_directory, refuse_earlier_default
+from mailhooks.store.location import locate_store, prepare_directory
 from mailhooks.store.schema import endpoints
 
 DEFAULT_ENDPOINT = "default"
@@ -29,8 +29,7 @@ DEFAULT_ENDPOINT = "default"
 
 def run(settings: Settings) -> None:
     configure_logging(settings.log_level)
-    location = locate(settings.database_url)
-    refuse_earlier_default(location)
+    location = locate_store(settings.database_url)
     prepare_directory(location)
     require_free_port(settings.host, settings.port)
     engine = create_store_engine(settings.database_url)

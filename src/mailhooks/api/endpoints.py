@@ -7,7 +7,7 @@ within its refresh interval. Keys are never returned, except a generated one, on
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Request
@@ -22,7 +22,7 @@ from mailhooks.protocol.events import WireFormat
 from mailhooks.protocol.failures import FailureTypeZero
 from mailhooks.store import endpoints as endpoint_store
 from mailhooks.store.endpoints import NAME_PATTERN, Endpoint
-from mailhooks.store.queries import EVIDENCE_WINDOW, FailureTypeEvidence, failure_type_evidence
+from mailhooks.store.queries import FailureTypeEvidence, evidence_since, failure_type_evidence
 
 router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"])
 _SECRET = Field(
@@ -84,12 +84,8 @@ class EndpointOut(BaseModel):
         )
 
 
-def _evidence_since() -> datetime:
-    return (datetime.now(UTC) - EVIDENCE_WINDOW).replace(microsecond=0)
-
-
 def _out(engine: Engine, endpoint: Endpoint) -> EndpointOut:
-    since = _evidence_since()
+    since = evidence_since()
     evidence = failure_type_evidence(engine, since, endpoint_id=endpoint.id)
     return EndpointOut.of(endpoint, evidence, since)
 
@@ -141,7 +137,7 @@ def _changed_here(request: Request) -> None:
 @router.get("", response_model=list[EndpointOut])
 def list_endpoints(_token: AdminToken, engine: Store) -> list[EndpointOut]:
     """Active endpoints with key fingerprints (never the keys)."""
-    since = _evidence_since()
+    since = evidence_since()
     evidence = failure_type_evidence(engine, since)
     listed = endpoint_store.load_endpoints(engine)
     return [EndpointOut.of(endpoint, evidence, since) for endpoint in listed]

@@ -22,8 +22,7 @@ from mailhooks.store.location import (
     DATABASE_URL_ENV,
     StoreLocation,
     database_url,
-    locate,
-    refuse_earlier_default,
+    locate_store,
 )
 
 if TYPE_CHECKING:
@@ -113,8 +112,7 @@ def fail(message: str) -> NoReturn:
 
 def existing_store(option: str | None, *, allow_behind: bool = False) -> StoreLocation:
     """The store a command reads or changes; refused if it does not exist (never created)."""
-    location = locate(database_url(option))
-    refuse_earlier_default(location)
+    location = locate_store(database_url(option))
     require_store(location, allow_behind=allow_behind)
     return location
 

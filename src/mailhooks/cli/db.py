@@ -9,7 +9,7 @@ import typer
 from mailhooks.cli.common import DatabaseUrl, DryRun, load_settings, one_line_errors, open_store
 from mailhooks.store.direct import SCHEMA_HEAD, SCHEMA_REVISIONS, require_store
 from mailhooks.store.location import database_url as resolve_url
-from mailhooks.store.location import locate, prepare_directory, refuse_earlier_default
+from mailhooks.store.location import locate_store, prepare_directory
 from mailhooks.wording import plural
 
 if TYPE_CHECKING:
@@ -31,8 +31,7 @@ def db_upgrade(database_url: DatabaseUrl = None) -> None:
     from mailhooks.store import migrate
     from mailhooks.store.engine import create_store_engine
 
-    location = locate(resolve_url(database_url))
-    refuse_earlier_default(location)
+    location = locate_store(resolve_url(database_url))
     prepare_directory(location)
     engine = create_store_engine(location.url)
     pending = migrate.pending_revisions(engine)
@@ -47,8 +46,7 @@ def db_upgrade(database_url: DatabaseUrl = None) -> None:
 @one_line_errors
 def db_status(database_url: DatabaseUrl = None) -> None:
     """Show the store's schema revision and the pending ones (read-only)."""
-    location = locate(resolve_url(database_url))
-    refuse_earlier_default(location)
+    location = locate_store(resolve_url(database_url))
     current = require_store(location, allow_behind=True)
     pending = SCHEMA_REVISIONS[SCHEMA_REVISIONS.index(current) + 1 :]
     typer.echo(

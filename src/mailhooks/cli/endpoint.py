@@ -90,16 +90,15 @@ def endpoint_list(database_url: DatabaseUrl = None, as_json: Json = False) -> No
     it: mostly disagreeing means the account reads FailureType the other way (switch with
     `mailhooks endpoint set NAME --failure-type-zero ...`, then `mailhooks db rebuild`).
     """
-    from datetime import UTC, datetime
 
     from rich.table import Table
 
     from mailhooks.store import endpoints as endpoint_store
-    from mailhooks.store.queries import EVIDENCE_WINDOW, failure_type_evidence
+    from mailhooks.store.queries import evidence_since, failure_type_evidence
 
     engine = open_store(database_url)
     endpoints = endpoint_store.load_endpoints(engine)
-    since = datetime.now(UTC) - EVIDENCE_WINDOW
+    since = evidence_since()
     evidence = failure_type_evidence(engine, since)
     rows = []
     for endpoint in endpoints:

@@ -45,6 +45,13 @@ def database_url(option: str | None) -> str:
 EARLIER_DEFAULT = Path("mailhooks.db")
 
 
+def locate_store(url: str) -> StoreLocation:
+    """`locate`, refusing the default while an earlier default's store sits here."""
+    location = locate(url)
+    refuse_earlier_default(location)
+    return location
+
+
 def refuse_earlier_default(location: StoreLocation) -> None:
     """Never pass over a store an earlier mailhooks left in the working directory.
 

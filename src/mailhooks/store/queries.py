@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, case, func, or_, select
@@ -245,6 +245,11 @@ def _plain(row: Any) -> dict[str, Any]:
 
 #: How far back `endpoint list` and the API look when counting FailureType evidence.
 EVIDENCE_WINDOW = timedelta(days=7)
+
+
+def evidence_since() -> datetime:
+    """The start of the evidence window, to the second."""
+    return (datetime.now(UTC) - EVIDENCE_WINDOW).replace(microsecond=0)
 
 
 @dataclass(frozen=True, slots=True)
