@@ -44,6 +44,31 @@ class Settings(BaseSettings):
     #: then shows the counters of the process that answers.
     workers: int = Field(default=1, ge=1, le=64)
 
+    # Facing the internet (docs/operations.md): what one client may hold and send.
+    #: Longest a client may take to send a request's line and headers (from its first byte,
+    #: or from connecting); 408 and closed after it.
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    #: Slowest a body may arrive (bytes/s, after a 5 s grace); 408 and closed below it.
+    body_min_rate: int = Field(default=1024, ge=1)
+    #: How long a kept-alive connection may sit idle between requests.
+    idle_timeout_s: float = Field(default=5.0, gt=0)
+    #: Open connections per worker; more are closed as soon as they are accepted.
+    max_connections: int = Field(default=2048, ge=1)
+    #: Open connections from one client address per worker (0: no limit; behind a proxy
+    #: every connection comes from the proxy).
+    max_connections_per_client: int = Field(default=64, ge=0)
+    #: Largest request line plus headers (bytes), and most header lines; 431 above.
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    max_headers: int = Field(default=100, ge=8)
+    #: Host names the service answers to, comma-separated (`*.example.com` matches
+    #: subdomains); empty answers any Host. Other hosts get 400.
+    trusted_hosts: str = ""
+    #: Networks allowed to post notifications, comma-separated CIDRs or addresses;
+    #: `socketlabs` stands for SocketLabs' published ranges. Empty allows any; others 403.
+    allow_from: str = ""
+    #: Proxies whose X-Forwarded-For is believed (comma-separated CIDRs or addresses).
+    trusted_proxies: str = ""
+
     # Suppression policy (docs/architecture.md): which new events put their address on the list.
     suppress_on_permanent_failure: bool = True
     suppress_on_complaint: bool = True

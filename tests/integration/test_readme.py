@@ -175,7 +175,7 @@ def test_the_readme_shows_every_setting_with_its_default() -> None:
     for name, field in fields.items():
         if field.default_factory is not None:
             continue  # the database URL: its default is a path (checked below)
-        default = "unset" if field.default is None else field.default
+        default = {None: "unset", "": "empty"}.get(field.default, field.default)
         assert shown[name] in (
             str(default).lower(),
             f"{default:g}" if isinstance(default, float) else "",
