@@ -1,4 +1,5 @@
-"""Helpers for tests that run real servers: free ports, server processes, PostgreSQL databases."""
+"""Helpers shared across the test folders: the sample bodies in tests/fixtures, free ports,
+server processes and PostgreSQL databases."""
 
 from __future__ import annotations
 
@@ -17,7 +18,21 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from mailhooks.protocol.samples import FORM_CONTENT_TYPE, JSON_CONTENT_TYPE
+
 PG_URL = os.environ.get("MAILHOOKS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+#: One SocketLabs POST body per file (tests/fixtures/README.md says where each comes from).
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def fixture_bytes(name: str) -> bytes:
+    """The body of tests/fixtures/`name`, exactly as it would arrive."""
+    return (FIXTURES / name).read_bytes()
+
+
+def content_type_for(name: str) -> str:
+    """The Content-Type a fixture is posted with: `.json` files are JSON, `.form` files forms."""
+    return JSON_CONTENT_TYPE if name.endswith(".json") else FORM_CONTENT_TYPE
 
 
 def free_port() -> int:

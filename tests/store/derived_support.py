@@ -1,6 +1,7 @@
 """Helpers for tests that store events and compare derived state with the fold of them.
 
-Shared by test_derived.py, test_suppression.py, test_retention_purge.py and test_feed_order.py.
+Shared by test_derived.py, test_suppression.py, test_retention_purge.py, test_rebuild.py,
+test_rebuild_locks.py, test_feed_order.py and test_event_ids.py.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import text
 
-from tests.integration.durability_support import (
+from tests.service.durability_support import (
     POSTGRESQL_ONLY,
     Outcome,
     Post,

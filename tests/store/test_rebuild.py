@@ -16,7 +16,7 @@ from mailhooks.protocol.events import Kind
 from mailhooks.store.rebuild import rebuild_derived
 from mailhooks.store.retention import apply_retention
 from mailhooks.store.schema import events
-from tests.integration.derived_support import (
+from tests.store.derived_support import (
     address_rows,
     body,
     count,

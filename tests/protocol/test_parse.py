@@ -12,8 +12,7 @@ from mailhooks.errors import UnsupportedMediaType
 from mailhooks.protocol.events import FailureType, Kind, TrackingType, WireFormat
 from mailhooks.protocol.parse import parse_body
 from mailhooks.protocol.samples import FORM_CONTENT_TYPE, JSON_CONTENT_TYPE
-
-from ._support import parse_form_pairs, parse_json_obj
+from tests.protocol._support import parse_form_pairs, parse_json_obj
 
 BASE: dict[str, Any] = {
     "DateTime": "2023-06-12T10:04:56.3694682Z",

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.integration.durability_support import (
+from tests.service.durability_support import (
     LoadRunner,
     Outcome,
     Post,

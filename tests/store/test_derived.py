@@ -31,7 +31,7 @@ from mailhooks.store.schema import (
     messages,
     suppression_history,
 )
-from tests.integration.derived_support import (
+from tests.store.derived_support import (
     ABSENT,
     ADDRESS,
     SECOND,

@@ -17,7 +17,7 @@ from mailhooks.protocol.events import Kind
 from mailhooks.store.ingest import store_batch
 from mailhooks.store.queries import events_after
 from mailhooks.store.rows import EventRow
-from tests.integration.derived_support import T0, body, rows_of
+from tests.store.derived_support import T0, body, rows_of
 
 #: How long the second writer is given to (wrongly) get past the first.
 OVERTAKE_WINDOW_S = 1.0

@@ -1,8 +1,7 @@
-"""Shared helpers for the unit tests of the pure protocol core."""
+"""Helpers for the protocol tests: parse a fixture, a Python object or form pairs."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -11,16 +10,7 @@ import orjson
 from mailhooks.protocol.events import Notification
 from mailhooks.protocol.parse import parse_body
 from mailhooks.protocol.samples import FORM_CONTENT_TYPE, JSON_CONTENT_TYPE
-
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-
-
-def fixture_bytes(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
-
-
-def content_type_for(name: str) -> str:
-    return JSON_CONTENT_TYPE if name.endswith(".json") else FORM_CONTENT_TYPE
+from tests.support import content_type_for, fixture_bytes
 
 
 def parse_fixture(name: str) -> Notification:

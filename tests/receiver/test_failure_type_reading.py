@@ -31,8 +31,7 @@ from mailhooks.store.ingest import store_batch
 from mailhooks.store.rows import event_row
 from mailhooks.store.schema import events, messages
 from mailhooks.store.suppressions import get_suppression, suppression_log
-from tests.support import ServerProcess
-from tests.unit._support import fixture_bytes
+from tests.support import ServerProcess, fixture_bytes
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()

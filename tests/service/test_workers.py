@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.durability_support import (
+from tests.service.durability_support import (
     make_posts,
     post_all,
     prepare_store,

@@ -24,7 +24,7 @@ from mailhooks.store.endpoints import add_endpoint
 from mailhooks.store.engine import create_store_engine
 from mailhooks.store.migrate import upgrade
 from mailhooks.store.schema import events
-from tests.integration.broken_receivers import (
+from tests.sender.broken_receivers import (
     GoodReceiver,
     accepting_any_key,
     always,

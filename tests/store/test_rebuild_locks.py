@@ -14,7 +14,7 @@ from mailhooks.store.endpoints import set_failure_type_zero
 from mailhooks.store.ingest import PG_FEED_ORDER_LOCK
 from mailhooks.store.rebuild import rebuild_derived
 from mailhooks.store.schema import events
-from tests.integration.derived_support import body, count, store
+from tests.store.derived_support import body, count, store
 
 
 def test_a_rebuild_waits_for_a_writer_mid_batch_and_neither_fails(pg_engine: Engine) -> None:

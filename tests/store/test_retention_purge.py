@@ -15,7 +15,7 @@ from mailhooks.store.rebuild import rebuild_derived
 from mailhooks.store.retention import apply_retention, purge_address
 from mailhooks.store.schema import addresses, events, messages, suppression_history, suppressions
 from mailhooks.store.suppressions import get_suppression, suppression_log
-from tests.integration.derived_support import (
+from tests.store.derived_support import (
     ADDRESS,
     address_rows,
     body,

@@ -26,7 +26,7 @@ from mailhooks.store.engine import create_store_engine
 from mailhooks.store.migrate import upgrade
 from mailhooks.store.schema import events
 from mailhooks.store.tokens import Scope, create_token
-from tests.integration.durability_support import wait_for
+from tests.service.durability_support import wait_for
 from tests.support import ServerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]

@@ -25,7 +25,7 @@ from mailhooks.store.schema import events, suppression_history, suppressions
 from mailhooks.store.suppressions import remove_suppression
 from mailhooks.store.tokens import Scope, create_token
 from tests.conftest import pg_skip_reason
-from tests.integration.derived_support import body, store
+from tests.store.derived_support import body, store
 from tests.support import ServerProcess, fresh_postgres_database
 
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -14,8 +14,7 @@ from mailhooks.protocol.dedupe import DEDUPE_KEY_BYTES, dedupe_key
 from mailhooks.protocol.events import Event, Kind
 from mailhooks.protocol.parse import parse_body
 from mailhooks.protocol.samples import JSON_CONTENT_TYPE, sample_fields
-
-from ._support import parse_form_pairs, parse_json_obj
+from tests.protocol._support import parse_form_pairs, parse_json_obj
 
 MOMENT = datetime(2023, 6, 12, 10, 4, 56, 369468, tzinfo=UTC)
 

@@ -15,7 +15,7 @@ from mailhooks.protocol.failures import (
     read_failure_type,
     smtp_evidence,
 )
-from tests.unit._support import parse_fixture
+from tests.protocol._support import parse_fixture
 
 
 def test_each_format_defaults_to_its_own_documentation() -> None:

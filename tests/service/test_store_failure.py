@@ -32,7 +32,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from mailhooks.store.engine import SQLITE_BUSY_TIMEOUT_MS, create_store_engine
-from tests.integration.durability_support import (
+from tests.service.durability_support import (
     POSTGRESQL_ONLY,
     LoadRunner,
     Outcome,

@@ -17,7 +17,7 @@ from mailhooks.sender import send as send_tool
 from mailhooks.store.endpoints import add_endpoint
 from mailhooks.store.engine import create_store_engine
 from mailhooks.store.migrate import upgrade
-from tests.integration.broken_receivers import Posted, serving
+from tests.sender.broken_receivers import Posted, serving
 from tests.support import ServerProcess, free_port
 
 pytestmark = pytest.mark.slow

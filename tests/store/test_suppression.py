@@ -26,7 +26,7 @@ from mailhooks.store.suppressions import (
     suppress_manually,
     suppression_log,
 )
-from tests.integration.derived_support import (
+from tests.store.derived_support import (
     ADDRESS,
     T0,
     Body,

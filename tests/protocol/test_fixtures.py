@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from mailhooks.protocol.events import Event, Kind, WireFormat
-
-from ._support import FIXTURES, fixture_bytes, parse_fixture
+from tests.protocol._support import parse_fixture
+from tests.support import FIXTURES, fixture_bytes
 
 REDACTED_JSON = b'"[redacted]"'
 REDACTED_FORM = b"%5Bredacted%5D"
