@@ -2,6 +2,8 @@
 
 Settings and the store come in; nothing is global. The receiver's lifespan starts its
 writer and its endpoint refresher; POST /hooks/{name} is served in front of the rest.
+Outermost are the edge checks: the Host header (`MAILHOOKS_TRUSTED_HOSTS`), then the
+sources allowed to post (`MAILHOOKS_ALLOW_FROM`).
 """
 
 from __future__ import annotations
@@ -9,14 +11,18 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Mount
+from starlette.types import ASGIApp
 
 from mailhooks.api import create_api
 from mailhooks.config import Settings
+from mailhooks.edge.networks import Networks
+from mailhooks.edge.sources import SourceAllowlist
 from mailhooks.receiver.app import HookFastPath, Receiver, routes, routing_error
 
 
-def create_app(settings: Settings, engine: Engine) -> HookFastPath:
+def create_app(settings: Settings, engine: Engine) -> ASGIApp:
     receiver = Receiver(settings, engine)
     api = create_api(
         engine,
@@ -28,5 +34,20 @@ def create_app(settings: Settings, engine: Engine) -> HookFastPath:
         lifespan=receiver.lifespan,
         exception_handlers={HTTPException: routing_error},
     )
+    # A trailing slash is a wrong URL, not one to redirect to: the redirect's location
+    # would be built from the client's Host header.
+    app.router.redirect_slashes = False
     app.state.receiver = receiver
-    return HookFastPath(app, receiver)
+    served: ASGIApp = HookFastPath(app, receiver)
+    allowed = Networks.parse(settings.allow_from, "MAILHOOKS_ALLOW_FROM")
+    if allowed:
+        served = SourceAllowlist(served, allowed)
+    hosts = trusted_hosts(settings.trusted_hosts)
+    if hosts:
+        served = TrustedHostMiddleware(served, allowed_hosts=hosts, www_redirect=False)
+    return served
+
+
+def trusted_hosts(text: str) -> list[str]:
+    """`MAILHOOKS_TRUSTED_HOSTS` as a list; empty means any host."""
+    return [host.strip() for host in text.split(",") if host.strip()]

@@ -44,3 +44,15 @@ failed_commits = Counter(
     "mailhooks_failed_commits", "Batches whose commit failed (answered 503)", registry=registry
 )
 queue_depth = Gauge("mailhooks_queue_depth", "Events waiting for the writer", registry=registry)
+connections_refused = Counter(
+    "mailhooks_connections_refused",
+    "Connections closed by the connection guard, by reason (too many in all or from one "
+    "client, headers too slow, too large or too many, body too slow)",
+    ["reason"],
+    registry=registry,
+)
+sources_refused = Counter(
+    "mailhooks_sources_refused",
+    "Posts answered 403 because their source is not in MAILHOOKS_ALLOW_FROM",
+    registry=registry,
+)
