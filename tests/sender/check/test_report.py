@@ -10,7 +10,7 @@ import pytest
 from mailhooks.protocol.events import WireFormat
 from mailhooks.sender.check.report import redactor, render_text, report_json, shown_url
 from mailhooks.sender.check.types import Report, Status, failed, passed, skipped, warned
-from tests.protocol.test_redact import occurrences
+from tests.sender.test_secret_text import occurrences
 
 SECRET = "Top-Secret/Key+1"
 
