@@ -39,6 +39,17 @@ class HttpResponse:
     body: bytes
     #: Seconds from writing the request to reading the whole answer.
     latency: float
+    #: The status line and headers, lowercased, as read (kept, not parsed: most never look).
+    head: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        """The first value of header `name` (lowercased, as the head is), or None."""
+        key = b"\r\n" + name.lower().encode("latin-1") + b":"
+        at = self.head.find(key)
+        if at < 0:
+            return None
+        end = self.head.find(b"\r\n", at + len(key))
+        return self.head[at + len(key) : end if end >= 0 else None].strip().decode("latin-1")
 
 
 class _Protocol(asyncio.Protocol):
@@ -46,7 +57,7 @@ class _Protocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self._buffer = bytearray()
-        self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self._waiter: asyncio.Future[tuple[int, bytes, bytes]] | None = None
         self._keep_alive = True
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -68,7 +79,7 @@ class _Protocol(asyncio.Protocol):
             if not self._waiter.done():
                 self._waiter.set_exception(HttpError("connection closed before the answer"))
 
-    def exchange(self, request: bytes) -> asyncio.Future[tuple[int, bytes]]:
+    def exchange(self, request: bytes) -> asyncio.Future[tuple[int, bytes, bytes]]:
         assert self.transport is not None
         self._waiter = asyncio.get_running_loop().create_future()
         self._buffer.clear()
@@ -110,7 +121,7 @@ class _Protocol(asyncio.Protocol):
                 return
             body = bytes(self._buffer[start:])
             self._keep_alive = False
-        self._waiter.set_result((status, body))
+        self._waiter.set_result((status, head, body))
 
     @property
     def reusable(self) -> bool:
@@ -161,7 +172,7 @@ class HttpConnection:
             waiter = protocol.exchange(request)
             timer = loop.call_later(self.timeout, _expire, waiter)
             try:
-                status, body = await waiter
+                status, head, body = await waiter
             finally:
                 timer.cancel()
         except HttpError:
@@ -172,7 +183,7 @@ class HttpConnection:
             raise HttpError(_describe(error)) from error
         if not protocol.reusable:
             self.close()
-        return HttpResponse(status, body, time.perf_counter() - started)
+        return HttpResponse(status, body, time.perf_counter() - started, head)
 
     async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Protocol:
         _transport, protocol = await loop.create_connection(
@@ -191,7 +202,7 @@ class HttpConnection:
         self._protocol = None
 
 
-def _expire(waiter: asyncio.Future[tuple[int, bytes]]) -> None:
+def _expire(waiter: asyncio.Future[tuple[int, bytes, bytes]]) -> None:
     if not waiter.done():
         waiter.set_exception(HttpError("timed out waiting for the answer"))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,11 +43,19 @@ def checked(build: Callable[[], EmulateOptions]) -> EmulateOptions:
 def run(
     options: EmulateOptions, *, verify_url: str | None, token: str | None, show_progress: bool
 ) -> Outcome:
-    """Emulate, then (with `verify_url`) check the store through its query API."""
-    client = ApiClient(verify_url, token or "") if verify_url else None
+    """Emulate, then (with `verify_url`) check the store through its query API.
+
+    A busy API is waited out (verify.ApiClient); one that never answers ends the check
+    early, and the outcome still carries the run's report and what was verified.
+    """
+
+    def client() -> ApiClient:
+        assert verify_url is not None
+        return ApiClient(verify_url, token or "", notify=_note)
+
     after_id = 0
-    if client is not None:
-        after_id = asyncio.run(high_water(client))  # fails early on a bad URL or token
+    if verify_url:
+        after_id = asyncio.run(high_water(client()))  # fails early on a bad URL or token
     if show_progress:
         with _Progress(options) as progress:
             stats = run_emulation(options, progress.update)
@@ -56,9 +65,9 @@ def run(
     report["run_id"] = options.run_id
     report["seed"] = options.seed
     verification = None
-    if client is not None:
+    if verify_url:
         verification = asyncio.run(
-            verify(client, after_id=after_id, run_id=options.run_id,
+            verify(client(), after_id=after_id, run_id=options.run_id,
                    states=stats.states, plan=options.plan)
         )  # fmt: skip
         report["verification"] = verification.as_dict()
@@ -70,6 +79,11 @@ def run(
     else:
         code = EXIT_OK
     return Outcome(report, verification, code)
+
+
+def _note(line: str) -> None:
+    """A retry, said on stderr as it happens: a long wait is not mistaken for a hang."""
+    print(f"note: {line}", file=sys.stderr, flush=True)
 
 
 def print_outcome(outcome: Outcome, console: Console | None = None) -> None:
@@ -88,7 +102,17 @@ def print_outcome(outcome: Outcome, console: Console | None = None) -> None:
             markup=False,
         )
         return
-    console.print("verification FAILED:", markup=False)
+    if result.incomplete is None:
+        console.print("verification FAILED:", markup=False)
+    else:
+        console.print(f"verification INCOMPLETE: {result.incomplete}", markup=False)
+        if result.events_read and not result.problems:
+            console.print(
+                f"  verified so far: {plural(result.acknowledged, 'acknowledged event')} "
+                f"stored exactly once, {result.messages_checked} of "
+                f"{result.messages_to_check} message statuses as expected",
+                markup=False,
+            )
     for line in result.lines():
         console.print(f"  {line}", markup=False)
 

@@ -9,10 +9,12 @@ of a message distinct seconds, so that is unique even in the legacy format.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -30,6 +32,16 @@ PAGE = 1000
 #: The feed is read page by page; this caps the loop (10^8 events) whatever the store holds.
 MAX_PAGES = 100_000
 STATUS_CONNECTIONS = 8
+#: Seconds in all one client may spend waiting out a busy or unreachable API, then it gives up.
+RETRY_FOR = 60.0
+#: The longest single wait, whatever Retry-After asks: an hour would outlast any user.
+MAX_WAIT = 10.0
+#: The shortest: `Retry-After: 0` forever must not become a busy loop.
+MIN_WAIT = 0.25
+#: Waits after the 1st, 2nd, ... failure of a request when the server named none.
+BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)
+#: Answers that mean "not now, later" (Retry-After says when); any other is final.
+RETRY_STATUSES = frozenset({429, 503})
 
 
 class VerifyError(Unreachable):
@@ -63,10 +75,21 @@ class VerifyResult:
     unexpected: list[EventKey] = field(default_factory=list)
     #: (MessageId, expected statuses, status stored)
     wrong_status: list[tuple[str, list[str], str | None]] = field(default_factory=list)
+    #: Messages with an acknowledged event, whose status was to be checked.
+    messages_to_check: int = 0
+    #: The feed was read to its end: the event checks (all but statuses) are complete.
+    events_read: bool = False
+    #: Why the API stopped answering before everything was checked; None when it did not.
+    incomplete: str | None = None
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.duplicated or self.unexpected or self.wrong_status)
+        return self.incomplete is None and not self.problems
+
+    @property
+    def problems(self) -> bool:
+        """Something checked was wrong (an incomplete check can still have found some)."""
+        return bool(self.missing or self.duplicated or self.unexpected or self.wrong_status)
 
     def lines(self, limit: int = 5) -> list[str]:
         """What went wrong, a few examples of each, for people."""
@@ -88,6 +111,8 @@ class VerifyResult:
             "acknowledged": self.acknowledged,
             "stored": self.stored,
             "messages_checked": self.messages_checked,
+            "messages_to_check": self.messages_to_check,
+            "incomplete": self.incomplete,
             "missing": [list(key) for key in self.missing],
             "duplicated": [[list(key), count] for key, count in self.duplicated],
             "unexpected": [list(key) for key in self.unexpected],
@@ -96,26 +121,103 @@ class VerifyResult:
 
 
 class ApiClient:
-    def __init__(self, api_url: str, token: str, timeout: float = 30.0) -> None:
+    """GETs on the query API, retried through 503s and lost connections as a client should.
+
+    A 503 (or 429) is retried after its Retry-After, a lost connection after a growing
+    backoff, each wait capped at MAX_WAIT. A wait pauses every request of the client: the
+    server asked to be left alone, not one connection. The pauses add up to RETRY_FOR at
+    most, then the request fails with a VerifyError saying so; make one client per step,
+    so that waits before a run do not shorten the budget after it.
+    """
+
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        timeout: float = 30.0,
+        *,
+        notify: Callable[[str], None] | None = None,
+    ) -> None:
         self.base = api_base(api_url)
         self.target = parse_target(self.base)
         self._headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         self._timeout = timeout
         self._prefix = urlsplit(self.base).path
+        self._notify = notify
+        self._retry_for = RETRY_FOR
+        self._waited = 0.0
+        self._paused_until = 0.0
 
     def connection(self) -> HttpConnection:
         return HttpConnection(self.target, self._timeout)
 
     async def get(self, connection: HttpConnection, path_and_query: str) -> Any:
         request = build_request("GET", self.target, self._prefix + path_and_query, self._headers)
-        try:
-            response = await connection.send(request)
-        except HttpError as error:
-            raise VerifyError(f"query API at {self.base}: {error}") from error
-        if response.status != 200:
-            detail = response.body[:200].decode("utf-8", "replace")
-            raise VerifyError(f"query API answered {response.status} to {path_and_query}: {detail}")
-        return orjson.loads(response.body)
+        # Bounded by the budget (every failure pauses at least MIN_WAIT of it or waits out
+        # another's pause); the count is only a backstop.
+        for failures in range(1, 100_000):
+            await self._pause()
+            asked: float | None = None
+            try:
+                response = await connection.send(request)
+            except HttpError as error:
+                problem = f"query API at {self.base} gave no answer to {path_and_query} ({error})"
+            else:
+                if response.status == 200:
+                    return orjson.loads(response.body)
+                if response.status not in RETRY_STATUSES:
+                    detail = response.body[:200].decode("utf-8", "replace")
+                    raise VerifyError(
+                        f"query API answered {response.status} to {path_and_query}: {detail}"
+                    )
+                problem = f"query API at {self.base} answered {response.status} to {path_and_query}"
+                asked = retry_after(response.header("retry-after"))
+            self._back_off(failures, asked, problem)
+        raise VerifyError(f"query API at {self.base}: gave up on {path_and_query}")
+
+    async def _pause(self) -> None:
+        while (delay := self._paused_until - time.monotonic()) > 0:
+            await asyncio.sleep(delay)
+
+    def _back_off(self, failures: int, asked: float | None, problem: str) -> None:
+        """Pause this client's requests for the wait asked (or the backoff), or give up."""
+        wanted = asked if asked is not None else BACKOFF[min(failures, len(BACKOFF)) - 1]
+        wanted = min(max(wanted, MIN_WAIT), MAX_WAIT)
+        now = time.monotonic()
+        paused = now < self._paused_until
+        left = self._retry_for - self._waited
+        if left <= 0 and not paused:
+            raise VerifyError(f"{problem}; gave up after retrying for {self._waited:.0f} s")
+        start = max(now, self._paused_until)
+        extra = min(max(now + wanted - start, 0.0), max(left, 0.0))
+        self._paused_until = start + extra
+        self._waited += extra
+        if not paused and self._notify is not None:
+            if asked is None:
+                reason = "backing off"
+            elif asked > extra:
+                reason = f"Retry-After {asked:g} s, capped"
+            else:
+                reason = "as Retry-After asks"
+            self._notify(
+                f"{problem}: retrying in {round(extra, 2):g} s ({reason}; "
+                f"retries wait {self._retry_for:g} s in all at most)"
+            )
+
+
+def retry_after(value: str | None) -> float | None:
+    """The seconds a Retry-After asks for: delta-seconds or an HTTP-date (RFC 9110, 10.2.3)."""
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max((moment - datetime.now(UTC)).total_seconds(), 0.0)
 
 
 async def high_water(client: ApiClient) -> int:
@@ -160,8 +262,20 @@ async def verify(
     states: dict[int, bytearray],
     plan: Callable[[int], MessagePlan],
 ) -> VerifyResult:
+    """Judge the run; an API that stops answering ends it early with `incomplete` set.
+
+    Whatever was checked by then is kept: the report says what is known, not only that
+    something failed.
+    """
     result = VerifyResult()
-    counts = await stored_events(client, after_id, f"{run_id}-")
+    try:
+        counts = await stored_events(client, after_id, f"{run_id}-")
+    except VerifyError as error:
+        result.incomplete = (
+            f"{error.message}; the stored events could not be read, so nothing was verified"
+        )
+        return result
+    result.events_read = True
     result.stored = sum(counts.values())
     planned: set[EventKey] = set()
     to_check: list[tuple[MessagePlan, list[PlannedEvent], list[PlannedEvent]]] = []
@@ -188,7 +302,11 @@ async def verify(
         if acked:
             to_check.append((message, acked, uncertain))
     result.unexpected += sorted(set(counts) - planned)
-    await _check_statuses(client, to_check, result)
+    result.messages_to_check = len(to_check)
+    try:
+        await _check_statuses(client, to_check, result)
+    except VerifyError as error:
+        result.incomplete = error.message
     return result
 
 
@@ -197,16 +315,24 @@ async def _check_statuses(
     messages: Iterable[tuple[MessagePlan, list[PlannedEvent], list[PlannedEvent]]],
     result: VerifyResult,
 ) -> None:
+    """Check each message's stored status; the first VerifyError stops every worker."""
     queue = iter(messages)
+    failed: list[VerifyError] = []
 
     async def work() -> None:
         connection = client.connection()
         try:
             for message, acked, uncertain in queue:
+                if failed:
+                    return
                 expected = possible_statuses(acked, uncertain)
-                rows = await client.get(
-                    connection, f"/messages?message_id={quote(message.message_id, safe='')}"
-                )
+                try:
+                    rows = await client.get(
+                        connection, f"/messages?message_id={quote(message.message_id, safe='')}"
+                    )
+                except VerifyError as error:
+                    failed.append(error)
+                    return
                 stored = rows[0]["status"] if len(rows) == 1 else None
                 result.messages_checked += 1
                 if len(rows) != 1 or stored not in {s.value for s in expected if s}:
@@ -218,6 +344,8 @@ async def _check_statuses(
             connection.close()
 
     await asyncio.gather(*(work() for _ in range(STATUS_CONNECTIONS)))
+    if failed:
+        raise failed[0]
 
 
 def _flags_match(row: dict[str, Any], acked: list[PlannedEvent]) -> bool:
