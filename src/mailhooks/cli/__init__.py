@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from mailhooks.cli import check, db, endpoint, query, retention, send, serve, suppress, token
+from mailhooks.cli import doctor as doctor_command
 from mailhooks.cli.common import fail
 from mailhooks.errors import MailhooksError
 
@@ -17,7 +18,7 @@ __all__ = ["app", "main"]
 app = typer.Typer(
     help="Receive, store and query SocketLabs email event notifications.", no_args_is_help=True
 )
-for _group in (serve, endpoint, db, suppress, retention, token, query, send, check):
+for _group in (serve, endpoint, db, suppress, retention, token, query, send, check, doctor_command):
     _group.register(app)
 
 
