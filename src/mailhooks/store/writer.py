@@ -84,10 +84,39 @@ class BatchWriter:
         self._stale_backend: Backend | None = None
         self._turn = WriterTurn(engine)
         self.stats = WriterStats()
+        #: When the last commit or probe ended (monotonic), and why it failed (None: it
+        #: committed). Readiness is read from it.
+        self._outcome: tuple[float, str | None] = (0.0, "nothing committed yet")
+        #: Readiness checks waiting for a probe commit.
+        self._probes: list[asyncio.Future[str | None]] = []
 
     @property
     def queue_depth(self) -> int:
         return len(self._pending)
+
+    async def cannot_commit(self, *, fresh_s: float, timeout: float) -> str | None:
+        """Why a commit would fail now, or None if one would succeed.
+
+        A commit or probe that ended within `fresh_s` answers; otherwise the writer makes a
+        probe commit (a write that changes nothing) through its own connection and turn, so
+        the answer covers the disk, the lock and the connection that events would use.
+        """
+        assert self._loop is not None, "BatchWriter.start() was not called"
+        if self._stopping:
+            return "the receiver is shutting down"
+        if self._thread is None or not self._thread.is_alive():
+            return "the writer thread has stopped"
+        ended, reason = self._outcome
+        if time.monotonic() - ended <= fresh_s:
+            return reason
+        probe: asyncio.Future[str | None] = self._loop.create_future()
+        with self._wakeup:
+            self._probes.append(probe)
+            self._wakeup.notify()
+        try:
+            return await asyncio.wait_for(asyncio.shield(probe), timeout)
+        except TimeoutError:
+            return f"no commit within {timeout:g} s"
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -149,6 +178,9 @@ class BatchWriter:
             batch = self._next_batch()
             if batch is None:
                 return
+            if not batch:
+                self._probe()
+                continue
             try:
                 # Commit, acknowledgements and checkpoint all inside the turn: a checkpoint
                 # with no other receiver's commit beside it copies every frame, and only
@@ -156,13 +188,17 @@ class BatchWriter:
                 with self._turn:
                     self._commit(batch)
             except WriterTurnTimeout as error:
+                self._store_failed(error.message)
                 self._fail(batch, error.message)
 
     def _next_batch(self) -> list[_Pending] | None:
+        """The next events to commit; empty when only a probe was asked for; None: stop."""
         with self._wakeup:
             while not self._pending:
                 if self._stopping:
                     return None
+                if self._probes:
+                    return []
                 self._wakeup.wait()
             if self._batch_wait > 0 and len(self._pending) < self._batch_max:
                 deadline = time.monotonic() + self._batch_wait
@@ -176,12 +212,14 @@ class BatchWriter:
 
     def _commit(self, batch: list[_Pending]) -> None:
         if self._connection is None and time.monotonic() < self._reconnect_at:
-            self._fail(batch, "the store is unreachable; waiting before reconnecting")
+            self._store_failed(WAITING_TO_RECONNECT)
+            self._fail(batch, WAITING_TO_RECONNECT)
             return
         try:
             self._commit_rows([item.row for item in batch], retry_disconnect=True)
         except (OperationalError, InterfaceError) as error:
             # The store itself is failing (down, locked, unreachable): everyone gets 503.
+            self._store_failed(first_line(error))
             self._fail(batch, first_line(error))
             return
         except Exception as error:
@@ -201,6 +239,7 @@ class BatchWriter:
         self.stats.batches += 1
         self.stats.events += len(batch)
         metrics.batch_size.observe(len(batch))
+        self._outcome = (time.monotonic(), None)
         self._resolve(batch, None)
         if self._connection is not None:
             self._checkpointer.after_commit(self._connection)
@@ -231,6 +270,32 @@ class BatchWriter:
             raise
         finally:
             self._commit_started = None
+
+    def _probe(self) -> None:
+        """Commit a write that changes nothing, and tell the waiting readiness checks."""
+        reason: str | None = None
+        if self._connection is None and time.monotonic() < self._reconnect_at:
+            reason = WAITING_TO_RECONNECT
+        else:
+            try:
+                with self._turn:
+                    connection = self._connect()
+                    with connection.begin():
+                        probe_write(connection)
+            except SQLAlchemyError as error:
+                self._close_connection()
+                reason = first_line(error)
+            except WriterTurnTimeout as error:
+                reason = error.message
+        self._outcome = (time.monotonic(), reason)
+        with self._wakeup:
+            probes, self._probes = self._probes, []
+        assert self._loop is not None
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+            self._loop.call_soon_threadsafe(_answer_probes, probes, reason)
+
+    def _store_failed(self, reason: str) -> None:
+        self._outcome = (time.monotonic(), reason)
 
     def _watch(self) -> None:
         """Abort a commit stuck past its deadline (a silent network never errors by itself)."""
@@ -287,6 +352,29 @@ class BatchWriter:
             # Idle pooled connections opened before the failure may be just as dead (a
             # network partition leaves them half-open): start the next one from scratch.
             self._engine.dispose()
+
+
+#: Why a commit is refused while the writer backs off between reconnection attempts.
+WAITING_TO_RECONNECT = "the store is unreachable; waiting before reconnecting"
+
+
+def probe_write(connection: Connection) -> None:
+    """A write that changes nothing but must reach the disk (SQLite) or the WAL (PostgreSQL).
+
+    SQLite: setting the header's user version to itself takes the write lock and writes a
+    page at commit. PostgreSQL: an assigned transaction id makes the commit write a record.
+    """
+    if connection.dialect.name == "sqlite":
+        version = connection.exec_driver_sql("PRAGMA user_version").scalar_one()
+        connection.exec_driver_sql(f"PRAGMA user_version = {int(version)}")
+    else:
+        connection.exec_driver_sql("SELECT txid_current()")
+
+
+def _answer_probes(probes: list[asyncio.Future[str | None]], reason: str | None) -> None:
+    for probe in probes:
+        if not probe.done():
+            probe.set_result(reason)
 
 
 def _settle(batch: list[_Pending], error: StoreUnavailable | None) -> None:
