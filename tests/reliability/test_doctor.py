@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import trustme
+from cryptography.hazmat.primitives import serialization
 from typer.testing import CliRunner
 
 from mailhooks.cli import app
@@ -255,6 +256,21 @@ def test_a_key_of_another_certificate_is_an_error(tls: tuple[Path, Path], tmp_pa
     other.chmod(0o600)
     (finding,) = check_tls_files(settings(ssl_certfile=str(cert), ssl_keyfile=str(other)))
     assert (finding.check, finding.level) == ("tls-load", Level.ERROR)
+
+
+def test_an_encrypted_key_is_an_error_not_a_prompt(tls: tuple[Path, Path]) -> None:
+    cert, key = tls
+    plain = serialization.load_pem_private_key(key.read_bytes(), None)
+    key.write_bytes(
+        plain.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"passphrase"),
+        )
+    )
+    (finding,) = check_tls_files(settings(ssl_certfile=str(cert), ssl_keyfile=str(key)))
+    assert (finding.check, finding.level) == ("tls-load", Level.ERROR)
+    assert "encrypted" in finding.message
 
 
 def test_a_certificate_file_holding_the_key_must_be_private(tmp_path: Path) -> None:

@@ -157,8 +157,9 @@ def _pair_loads(cert: str, key: str | None) -> Finding:
         return Finding(
             "tls-load",
             Level.ERROR,
-            f"the certificate and key do not load together ({error.reason or error}): "
-            "serve would fail to start",
+            f"the certificate and key do not load together ({error.reason or error}): a key "
+            "that is encrypted or not this certificate's, or a file that is not PEM; serve "
+            "would fail to start",
             "use the PEM certificate (full chain) and its own unencrypted private key",
         )
     return Finding("tls-load", Level.OK, "the certificate and key load")
