@@ -8,6 +8,8 @@ the store, the server or the HTTP client when it runs, so `mailhooks --help` and
 from __future__ import annotations
 
 import functools
+import os
+import stat
 import sys
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
 import orjson
 import typer
 
-from mailhooks.errors import MailhooksError, first_line
+from mailhooks.errors import InvalidInput, MailhooksError, first_line
 from mailhooks.protocol.events import WireFormat
 from mailhooks.store.direct import require_store
 from mailhooks.store.location import (
@@ -48,12 +50,28 @@ Json = Annotated[bool, typer.Option("--json", help="JSON lines for scripts")]
 SECRET_ENV = "MAILHOOKS_SEND_SECRET"
 VALIDATION_KEY_ENV = "MAILHOOKS_SEND_VALIDATION_KEY"
 TOKEN_ENV = "MAILHOOKS_API_TOKEN"
+#: Why a key should not be given as an option's value, for --secret's help.
+VISIBLE = "other users see it in `ps`, and it stays in shell history"
 Secret = Annotated[
     str,
     typer.Option(
-        envvar=SECRET_ENV, show_envvar=True, help="The webhook's SecretKey (better: the env var)"
+        envvar=SECRET_ENV,
+        show_envvar=True,
+        help=f"The webhook's SecretKey (on the command line {VISIBLE}: better the env var)",
     ),
 ]
+SecretFile = Annotated[
+    str | None,
+    typer.Option(
+        "--secret-file",
+        metavar="PATH",
+        help="Read the key from PATH (one trailing newline is dropped; a file other users can "
+        "read is warned about), or from standard input with '-'",
+        show_default=False,
+    ),
+]
+#: No key is longer; a longer "key" is the wrong file.
+MAX_SECRET_LENGTH = 4096
 Format = Annotated[
     WireFormat, typer.Option("--format", help="json (Event Webhook) or form (legacy)")
 ]
@@ -108,6 +126,59 @@ def _library_error(error: Exception) -> str | None:
 def fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(1)
+
+
+def warn(message: str) -> None:
+    typer.echo(f"warning: {message}", err=True)
+
+
+def given_secret(secret: str | None, secret_file: str | None) -> str | None:
+    """The key from --secret or --secret-file (not both); None when neither was given."""
+    if secret is not None and secret_file is not None:
+        raise InvalidInput("give --secret or --secret-file, not both")
+    return secret if secret_file is None else read_secret_file(secret_file)
+
+
+def read_secret_file(path: str) -> str:
+    """One key from a file, or from piped standard input for '-' (never read unasked).
+
+    One trailing newline is dropped, as `echo` and editors leave one; anything else beside
+    the key (another line, nothing at all) is refused rather than stored as a key. A file
+    other users can read or write is only warned about: container secret mounts are often
+    0444. No message ever shows the key.
+    """
+    if path == "-":
+        if sys.stdin.isatty():
+            raise InvalidInput(
+                "--secret-file -: standard input is a terminal; pipe the key in or name a file"
+            )
+        where = "standard input"
+        text = sys.stdin.read(MAX_SECRET_LENGTH + 3)
+    else:
+        where = f"secret file {path}"
+        try:
+            with open(path, "rb") as file:
+                mode = os.fstat(file.fileno()).st_mode
+                data = file.read(4 * MAX_SECRET_LENGTH + 3)
+        except OSError as error:
+            raise InvalidInput(f"{where}: {error.strerror or type(error).__name__}") from None
+        if stat.S_ISREG(mode) and mode & 0o066:
+            warn(
+                f"{path} can be read or changed by other users (mode "
+                f"{stat.S_IMODE(mode):04o}): chmod 600 {path}"
+            )
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput(f"{where} is not UTF-8 text") from None
+    text = text.removesuffix("\n").removesuffix("\r") if text.endswith("\n") else text
+    if not text:
+        raise InvalidInput(f"{where} is empty")
+    if "\n" in text or "\r" in text:
+        raise InvalidInput(f"{where} holds more than one line: put only the key in it")
+    if len(text) > MAX_SECRET_LENGTH:
+        raise InvalidInput(f"{where} is longer than {MAX_SECRET_LENGTH} characters: not a key")
+    return text
 
 
 def existing_store(option: str | None, *, allow_behind: bool = False) -> StoreLocation:

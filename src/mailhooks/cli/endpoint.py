@@ -7,9 +7,12 @@ from typing import Annotated
 import typer
 
 from mailhooks.cli.common import (
+    VISIBLE,
     DatabaseUrl,
     Json,
+    SecretFile,
     console,
+    given_secret,
     one_line_errors,
     open_store,
     write_json_lines,
@@ -44,24 +47,30 @@ def endpoint_add(
         WireFormat, typer.Option("--format", help="json (Event Webhook) or form (legacy)")
     ] = WireFormat.JSON,
     secret: Annotated[
-        str | None, typer.Option(help="The webhook's secret key; generated when omitted")
+        str | None,
+        typer.Option(
+            help=f"The webhook's secret key ({VISIBLE}: better --secret-file); generated "
+            "when neither is given"
+        ),
     ] = None,
+    secret_file: SecretFile = None,
     validation_key: Annotated[
         str | None, typer.Option(help="Legacy form endpoints: the Validation Key")
     ] = None,
     failure_type_zero: FailureTypeZeroOption = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Add an endpoint. Without --secret a strong key is generated and printed once.
+    """Add an endpoint. Without a key given a strong one is generated and printed once.
 
-    Example: mailhooks endpoint add prod --format json --server-id 12345 --secret KEY
+    Example: mailhooks endpoint add prod --format json --server-id 12345 --secret-file KEYFILE
     """
     from mailhooks.protocol.auth import generate_secret
     from mailhooks.store import endpoints as endpoint_store
 
+    given = given_secret(secret, secret_file)
     engine = open_store(database_url)
-    generated = secret is None
-    key = generate_secret() if secret is None else secret
+    generated = given is None
+    key = generate_secret() if given is None else given
     endpoint = endpoint_store.add_endpoint(
         engine,
         name,
@@ -180,7 +189,13 @@ def endpoint_remove(name: str, database_url: DatabaseUrl = None) -> None:
 @one_line_errors
 def endpoint_rotate(
     name: str,
-    secret: Annotated[str | None, typer.Option(help="The new key; generated when omitted")] = None,
+    secret: Annotated[
+        str | None,
+        typer.Option(
+            help=f"The new key ({VISIBLE}: better --secret-file); generated when neither is given"
+        ),
+    ] = None,
+    secret_file: SecretFile = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Add a second key; both are accepted until `retire-key`.
@@ -190,10 +205,11 @@ def endpoint_rotate(
     from mailhooks.protocol.auth import generate_secret
     from mailhooks.store import endpoints as endpoint_store
 
-    key = generate_secret() if secret is None else secret
+    given = given_secret(secret, secret_file)
+    key = generate_secret() if given is None else given
     endpoint = endpoint_store.rotate_key(open_store(database_url), name, key)
     typer.echo(f"endpoint {name} now accepts {len(endpoint.keys)} keys")
-    if secret is None:
+    if given is None:
         typer.echo(f"new secret key (shown once, stored only as a hash): {key}")
 
 
