@@ -1,4 +1,4 @@
-"""Secret keys off the command line: `--secret-file` for `endpoint add` and `rotate`.
+"""Secret keys off the command line: `--secret-file` for endpoints, the first start's key file.
 
 Real files with real modes in tmp_path, the CLI as users run it (CliRunner, or a child
 process where a terminal is needed), and every output checked for the key itself.
@@ -8,19 +8,26 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from mailhooks.cli import app
+from mailhooks.config import Settings
+from mailhooks.first_start import ensure_first_endpoint, key_file_path
+from mailhooks.protocol.events import Kind
+from mailhooks.protocol.samples import sample_body
 from mailhooks.store.endpoints import get_endpoint
 from mailhooks.store.engine import create_store_engine
 from mailhooks.store.migrate import upgrade
+from tests.support import ServerProcess
 
 KEY = "Filed-Key-5Rb8xQ2mZ7"
 runner = CliRunner()
@@ -175,3 +182,103 @@ def test_the_help_of_secret_says_who_else_sees_it(command: str) -> None:
     result = runner.invoke(app, ["endpoint", command, "--help"], env={"COLUMNS": "300"})
     text = " ".join(re.sub(r"[│╭╮╰╯─]", " ", result.stdout).split())
     assert "other users see it in `ps`" in text and "--secret-file" in text
+
+
+# The first start's key file.
+
+
+def first_start(database_url: str, engine: Engine) -> None:
+    """`serve`'s first-start step under the loosest umask, so only the open sets the mode."""
+    previous = os.umask(0)
+    try:
+        ensure_first_endpoint(engine, Settings(database_url=database_url))
+    finally:
+        os.umask(previous)
+
+
+def test_first_start_writes_the_key_once_to_a_file_only_its_owner_reads(
+    engine: Engine,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    first_start(database_url, engine)
+    out = capsys.readouterr().out
+    key = re.search(r"Secret key:\s+(\S+)", out)
+    shown = re.search(r"Key file:\s+(\S+) \(mode 0600", out)
+    assert key and shown, out
+    path = Path(shown.group(1))
+    if database_url.startswith("sqlite"):
+        assert path == tmp_path / "mailhooks.db-default-endpoint.key"
+    else:
+        assert path == tmp_path / "data" / "mailhooks" / "default-endpoint.key"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.read_text() == key.group(1) + "\n"
+    assert accepts(engine, "default", key.group(1))
+    before = path.stat()
+    first_start(database_url, engine)  # a second start: nothing made, nothing written
+    assert capsys.readouterr().out == ""
+    after = path.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert path.read_text() == key.group(1) + "\n"
+
+
+def test_an_existing_file_or_link_is_never_replaced_and_the_key_still_shown(
+    store: tuple[str, Engine], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, engine = store
+    path = tmp_path / "mailhooks.db-default-endpoint.key"
+    elsewhere = tmp_path / "elsewhere"
+    path.symlink_to(elsewhere)  # dangling: following it would create `elsewhere`
+    first_start(url, engine)
+    out = capsys.readouterr().out
+    assert f"Key file:   not written: {path} exists already" in out
+    assert re.search(r"Secret key:\s+\S+", out)
+    assert "delete the key file" not in out
+    assert not elsewhere.exists() and path.is_symlink()
+
+
+def test_a_store_in_memory_gets_no_key_file() -> None:
+    assert key_file_path("sqlite://") is None
+    assert key_file_path("sqlite:///:memory:") is None
+
+
+@pytest.mark.slow
+def test_serve_writes_the_key_file_and_a_second_serve_leaves_it(
+    store: tuple[str, Engine], tmp_path: Path
+) -> None:
+    """The whole path: `serve` on a new store, its key file taken by a post and by the CLI."""
+    url, engine = store
+    server = ServerProcess(url, tmp_path).start(60)
+    try:
+        log = server.log_text()
+        shown = re.search(r"Key file:\s+(\S+)", log)
+        server_id = re.search(r"ServerId:\s+(\d+)", log)
+        assert shown and server_id, log
+        path = Path(shown.group(1))
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        secret = path.read_text().removesuffix("\n")
+        body, content_type = sample_body(
+            Kind.VALIDATION, secret=secret, server_id=int(server_id.group(1))
+        )
+        answer = httpx.post(
+            f"{server.url}/hooks/default", content=body, headers={"content-type": content_type}
+        )
+        assert answer.status_code == 200, answer.text
+    finally:
+        server.stop()
+    result = runner.invoke(
+        app,
+        [
+            *("endpoint", "add", "copy", "--server-id", "7"),
+            *("--secret-file", str(path), "--database-url", url),
+        ],
+    )
+    assert result.exit_code == 0 and secret not in result.stdout + result.stderr
+    assert accepts(engine, "copy", secret)
+    server.start(60)
+    server.stop()
+    assert server.log_text().count(secret) == 1
+    assert path.read_text() == secret + "\n"
