@@ -9,14 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from mailhooks.api import endpoints, events, messages, suppressions
 from mailhooks.api.docs import add_docs
 from mailhooks.api.errors import add_error_answers
 from mailhooks.api.models import ErrorOut
-from mailhooks.api.params import no_nul
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut},
@@ -47,7 +46,6 @@ def create_api(
         docs_url=None,  # add_docs serves it, with Swagger UI's files from mailhooks
         redoc_url=None,
         responses=_ERRORS,
-        dependencies=[Depends(no_nul)],
     )
     api.state.engine = engine
     api.state.endpoints_changed = endpoints_changed

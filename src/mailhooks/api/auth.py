@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from mailhooks.api.params import no_nul
 from mailhooks.store.tokens import ApiToken, Scope, find_token
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `mailhooks token create`")
@@ -15,7 +16,11 @@ _RANK = {Scope.READ: 1, Scope.ADMIN: 2}
 
 
 def require(scope: Scope) -> Callable[..., ApiToken]:
-    """A dependency that admits tokens of `scope` or above."""
+    """A dependency that admits tokens of `scope` or above, then checks the parameters.
+
+    Every API route takes it first, so nothing about a request is judged (and answered)
+    before its token: without one every route answers 401, whatever else is wrong.
+    """
 
     def check(
         request: Request,
@@ -32,6 +37,7 @@ def require(scope: Scope) -> Callable[..., ApiToken]:
             )
         if _RANK[token.scope] < _RANK[scope]:
             raise HTTPException(403, f"this needs a token with the {scope.value} scope")
+        no_nul(request)
         return token
 
     return check
