@@ -20,21 +20,18 @@ Exit status: 0 PASS, 3 FAIL, 1 a run failed.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import resource
-import signal
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 try:
-    from bench_server import free_port
-    from ingest import ENDPOINT, SERVER_ID, base_env, noop_argv, prepare_store
+    from kit.processes import BenchmarkError, Launch, base_env, running_server
+    from kit.sampling import children_cpu_seconds
+    from kit.servers import mailhooks_server, noop_server
+    from kit.stores import ENDPOINT, SERVER_ID, prepare_store
 except ImportError as missing:  # pragma: no cover - depends on how it is started
     sys.exit(f"error: {missing}; run with the project's environment: .venv/bin/python {__file__}")
 
@@ -42,34 +39,9 @@ SECRET = "emulator-rate-secret"
 REQUIRED_RATIO = 3.0
 
 
-def wait_ready(process: subprocess.Popen[bytes], port: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode} while starting")
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as answer,
-        ):
-            if answer.status == 200:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"server did not answer /healthz within {timeout:g} s")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-
-
 def emulate(url: str, args: argparse.Namespace) -> dict[str, Any]:
     """One emulator run; its report plus the CPU seconds the emulator used."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_before = children_cpu_seconds()
     command = [
         sys.executable, "-m", "mailhooks", "emulate", url, "--rate", "0",
         "--duration", f"{args.duration}s", "--concurrency", str(args.concurrency),
@@ -78,45 +50,29 @@ def emulate(url: str, args: argparse.Namespace) -> dict[str, Any]:
     ]  # fmt: skip
     env = {**base_env(), "MAILHOOKS_SEND_SECRET": SECRET}
     done = subprocess.run(command, env=env, capture_output=True, timeout=args.duration * 3 + 120)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = children_cpu_seconds() - cpu_before
     if not done.stdout.strip():
         raise RuntimeError(f"emulator failed ({done.returncode}): {done.stderr.decode()[-800:]}")
     report: dict[str, Any] = json.loads(done.stdout)
-    report["cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    report["cpu_s"] = cpu_s
     return report
 
 
 def run_noop(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    port = free_port()
-    return emulate_against(noop_argv(port), base_env(), port, workdir, args)
+    return emulate_against(noop_server(), workdir / "noop.log", args)
 
 
 def run_mailhooks(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     url = f"sqlite:///{workdir / 'ingest.db'}"
     prepare_store(url, SECRET)
-    port = free_port()
-    env = {
-        **base_env(),
-        "MAILHOOKS_DATABASE_URL": url,
-        "MAILHOOKS_HOST": "127.0.0.1",
-        "MAILHOOKS_PORT": str(port),
-        "MAILHOOKS_LOG_LEVEL": "warning",
-    }
-    return emulate_against([sys.executable, "-m", "mailhooks", "serve"], env, port, workdir, args)
+    launch = mailhooks_server(url, {"MAILHOOKS_LOG_LEVEL": "warning"})
+    return emulate_against(launch, workdir / "mailhooks.log", args)
 
 
-def emulate_against(
-    argv: list[str], env: dict[str, str], port: int, workdir: Path, args: argparse.Namespace
-) -> dict[str, Any]:
+def emulate_against(launch: Launch, log: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Start a server, run the emulator against it once, stop the server."""
-    server = subprocess.Popen(
-        argv, env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        wait_ready(server, port)
-        return emulate(f"http://127.0.0.1:{port}/hooks/{ENDPOINT}", args)
-    finally:
-        stop(server)
+    with running_server(launch, log) as server:
+        return emulate(f"{server.url}/hooks/{ENDPOINT}", args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             noop = run_noop(args, Path(tmp))
             ingest = run_mailhooks(args, Path(tmp))
-        except (RuntimeError, subprocess.TimeoutExpired) as error:
+        except (BenchmarkError, RuntimeError, subprocess.TimeoutExpired) as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
     max_rate = float(noop["acknowledged_per_s"])

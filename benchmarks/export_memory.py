@@ -8,11 +8,11 @@ Runs on demand, not in the test suite:
     .venv/bin/python benchmarks/export_memory.py --database-url URL    # a loaded store: its
                                                                        # newest tenth, then all
 
-For each backend one fresh database is filled in stages (benchmarks/load_store.py, the
-writer's own derive and policy functions). At each size a fresh `mailhooks serve` starts
+For each backend one fresh database is filled in stages (kit/populate.py, the writer's
+own derive and policy functions). At each size a fresh `mailhooks serve` starts
 on it, a read token is created, and the whole store is exported as NDJSON and then as CSV
 with httpx, reading the stream as fast as it comes. The server's RSS (VmRSS in
-/proc/PID/status, its children included) is sampled every 20 ms during each export.
+/proc/PID/status, summed over its processes) is sampled every 20 ms during each export.
 
 Printed per size and format: rows and MB exported, seconds, RSS before the export (after
 a warm-up request), peak RSS sampled during it, the growth of that peak over "before",
@@ -27,7 +27,6 @@ import argparse
 import itertools
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,8 +34,11 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
-from bench_server import Server, read_token, running_server
-from load_store import StoreLoader, scratch_store
+from kit.populate import StoreLoader
+from kit.processes import Server, running_server
+from kit.sampling import RssSampler, group_kib
+from kit.servers import mailhooks_server
+from kit.stores import read_token, scratch_store
 from sqlalchemy import func, select
 
 from mailhooks.store.engine import create_store_engine
@@ -44,6 +46,8 @@ from mailhooks.store.schema import events
 
 DEFAULT_SIZES = (100_000, 1_000_000)
 FORMATS = ("ndjson", "csv")
+#: How often the server's RSS is read during an export.
+SAMPLE_INTERVAL_S = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,56 +75,6 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     return Options(tuple(sorted(set(sizes))), backends, args.database_url, args.keep, workdir)
 
 
-# --- memory -----------------------------------------------------------------------------------
-
-
-def rss_kib(pid: int, field: str = "VmRSS") -> int:
-    """VmRSS (or VmHWM, the peak so far) of a process and its children, in KiB."""
-    total = 0
-    for process in (pid, *_children(pid)):
-        try:
-            status = Path(f"/proc/{process}/status").read_text()
-        except FileNotFoundError:
-            continue
-        for line in status.splitlines():
-            if line.startswith(f"{field}:"):
-                total += int(line.split()[1])
-    return total
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(child) for child in (task / "children").read_text().split()]
-        except FileNotFoundError:
-            continue
-    return found
-
-
-class PeakSampler:
-    """Samples RSS in a thread while the export runs; `peak` is the highest seen."""
-
-    def __init__(self, pid: int, interval: float = 0.02) -> None:
-        self.pid, self.interval = pid, interval
-        self.peak = rss_kib(pid)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> PeakSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss_kib(self.pid))
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.peak = max(self.peak, rss_kib(self.pid))
-
-
 # --- one export -------------------------------------------------------------------------------
 
 
@@ -142,14 +96,14 @@ def export_once(
 ) -> ExportRun:
     """Stream the store (from `since` on) in one format, counting lines, sampling RSS."""
     client.get("/api/v1/events", params={"limit": "1"}).raise_for_status()
-    before = rss_kib(server.pid)
+    before = group_kib(server.pid)
     lines = received = 0
     params = {"format": format}
     if since is not None:
         params["since"] = since.isoformat()
     began = time.perf_counter()
     with (
-        PeakSampler(server.pid) as sampler,
+        RssSampler(server.pid, SAMPLE_INTERVAL_S) as sampler,
         client.stream("GET", "/api/v1/export", params=params) as answer,
     ):
         answer.raise_for_status()
@@ -160,8 +114,9 @@ def export_once(
     rows = lines - 1 if format == "csv" else lines
     if rows != size:
         raise RuntimeError(f"{format} export gave {rows} rows, the store holds {size}")
-    hwm = rss_kib(server.pid, "VmHWM")
-    return ExportRun(size, format, rows, received / 1e6, seconds, before, sampler.peak, hwm)
+    peak = max(sampler.peak_kib or 0, before)
+    hwm = group_kib(server.pid, "VmHWM")
+    return ExportRun(size, format, rows, received / 1e6, seconds, before, peak, hwm)
 
 
 def measure_size(
@@ -172,7 +127,7 @@ def measure_size(
     headers = {"Authorization": f"Bearer {read_token(engine)}"}
     engine.dispose()
     with (
-        running_server(url, workdir / f"serve-{size}.log") as server,
+        running_server(mailhooks_server(url), workdir / f"serve-{size}.log") as server,
         httpx.Client(base_url=server.url, headers=headers, timeout=600) as client,
     ):
         return [export_once(client, server, size, format, since) for format in FORMATS]

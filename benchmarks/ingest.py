@@ -90,9 +90,9 @@ from types import FrameType
 from typing import Any
 
 try:
-    import preload
     import psycopg
-    from bench_server import free_port
+    from kit import preload
+    from kit.processes import free_port
 
     from mailhooks.protocol.auth import generate_secret
     from mailhooks.protocol.events import Kind, WireFormat

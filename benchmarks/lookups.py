@@ -8,7 +8,7 @@ Runs on demand, not in the test suite:
     .venv/bin/python benchmarks/lookups.py --explain              # plus the query plans
 
 For each backend (`--backends sqlite,postgresql`) one fresh database is filled through
-the writer's own `store_batch` (benchmarks/load_store.py) in stages, one per size. At
+the writer's own `store_batch` (kit/populate.py) in stages, one per size. At
 each size, `--keys` random keys per lookup are timed through the functions the API calls
 (mailhooks.store.queries), after a short warm-up:
 
@@ -38,16 +38,15 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-from bench_server import read_token, running_server
-from load_store import (
+from kit.plans import plans_of
+from kit.populate import (
     DAYS,
     Loaded,
     StoreLoader,
@@ -55,9 +54,11 @@ from load_store import (
     mailing_id,
     message_address,
     message_id,
-    scratch_store,
 )
-from sqlalchemy import Engine, event, func, select
+from kit.processes import running_server
+from kit.servers import mailhooks_server
+from kit.stores import read_token, scratch_store
+from sqlalchemy import Engine, func, select
 
 from mailhooks.store import queries
 from mailhooks.store.engine import create_store_engine
@@ -279,7 +280,7 @@ def measure_http(
     headers = {"Authorization": f"Bearer {read_token(engine)}"}
     timings: dict[str, Timing] = {}
     with (
-        running_server(url, workdir / f"serve-{loaded.events}.log") as server,
+        running_server(mailhooks_server(url), workdir / f"serve-{loaded.events}.log") as server,
         httpx.Client(base_url=server.url, headers=headers, timeout=120) as client,
     ):
         for lookup in LOOKUPS:
@@ -303,55 +304,16 @@ def _get(
 # --- plans ------------------------------------------------------------------------------------
 
 
-@contextmanager
-def captured_statements(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
-    """Every statement (SQL as sent to the driver, with its parameters) run inside."""
-    seen: list[tuple[str, Any]] = []
-
-    def record(_conn: Any, _cursor: Any, sql: str, params: Any, _ctx: Any, many: bool) -> None:
-        if not many and sql.lstrip().upper().startswith(("SELECT", "DELETE", "UPDATE")):
-            seen.append((sql, params))
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
-def plan_lines(engine: Engine, sql: str, params: Any) -> list[str]:
-    """The planner's choice for one statement, without running it."""
-    with engine.connect() as connection:
-        if engine.dialect.name == "sqlite":
-            rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params).all()
-            depth: dict[int, int] = {0: 0}
-            lines = []
-            for node, parent, _unused, detail in rows:
-                depth[node] = depth.get(parent, 0) + 1
-                lines.append("  " * depth[node] + str(detail))
-            return lines
-        rows = connection.exec_driver_sql(f"EXPLAIN {sql}", params).all()
-        return ["  " + str(row[0]) for row in rows]
-
-
 def print_plans(engine: Engine, loaded: Loaded) -> None:
     print(f"\nplans on {engine.dialect.name} at {loaded.events:,} events:")
     for lookup in LOOKUPS:
         (key,) = keys_for(lookup, loaded, 1, 2)
-        with captured_statements(engine) as statements:
-            lookup.run(engine, key)
+        plans = plans_of(engine, functools.partial(lookup.run, engine, key))
         print(f"\n[{lookup.name}] key {key!r}")
-        for sql, params in _distinct(statements):
+        for sql, lines in plans:
             print("  " + " ".join(sql.split())[:160])
-            for line in plan_lines(engine, sql, params):
+            for line in lines:
                 print("  " + line)
-
-
-def _distinct(statements: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    seen: dict[str, Any] = {}
-    for sql, params in statements:
-        seen.setdefault(sql, params)
-    return list(seen.items())
 
 
 # --- running ----------------------------------------------------------------------------------

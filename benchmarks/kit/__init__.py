@@ -1,0 +1,15 @@
+"""What the benchmark scripts share, one job per module; each script keeps what it measures.
+
+- processes: children in their own process groups, and the one server launcher (start,
+  wait for /healthz, stop the whole group);
+- servers: the command lines of the servers under test (no-op, baselines, mailhooks);
+- stores: the databases they store into (the benchmark endpoint, scratch PostgreSQL
+  databases, read tokens, stored-row counts);
+- populate: a store filled with realistic events through the writer's own functions;
+- preload: large pre-loaded SQLite stores, copied from a populated seed and cached;
+- sampling: CPU of a process group, RSS, how busy the host is;
+- plans: the query plans of the statements a call runs.
+
+The scripts run as `.venv/bin/python benchmarks/<script>.py`, which puts `benchmarks/` on
+`sys.path`, so they and these modules import `kit.<module>`.
+"""
