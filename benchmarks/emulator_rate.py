@@ -29,6 +29,7 @@ from typing import Any
 
 try:
     from kit.processes import BenchmarkError, Launch, base_env, running_server
+    from kit.report import TIMES, Target
     from kit.sampling import children_cpu_seconds
     from kit.servers import mailhooks_server, noop_server
     from kit.stores import ENDPOINT, SERVER_ID, prepare_store
@@ -36,7 +37,7 @@ except ImportError as missing:  # pragma: no cover - depends on how it is starte
     sys.exit(f"error: {missing}; run with the project's environment: .venv/bin/python {__file__}")
 
 SECRET = "emulator-rate-secret"
-REQUIRED_RATIO = 3.0
+TARGET = Target("max rate/ingest rate", "emulator max rate vs mailhooks' ingest rate", 3.0)
 
 
 def emulate(url: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     ingest_rate = float(ingest["acknowledged_per_s"])
     per_core = noop["attempts"] / noop["cpu_s"] if noop["cpu_s"] else 0.0
     ratio = max_rate / ingest_rate if ingest_rate else float("inf")
-    verdict = "PASS" if ratio >= REQUIRED_RATIO else "FAIL"
+    verdict = TARGET.verdict(ratio)
     results = {
         "emulator_max_rate": round(max_rate),
         "emulator_cpu_per_event_us": round(noop["cpu_s"] / max(noop["attempts"], 1) * 1e6, 1),
@@ -103,21 +104,20 @@ def main(argv: list[str] | None = None) -> int:
         "mailhooks_latency_ms": ingest["latency_ms"],
         "mailhooks_failures": ingest["failures"],
         "ratio": round(ratio, 2),
-        "required": REQUIRED_RATIO,
+        "required": TARGET.bound,
         "verdict": verdict,
     }
     if args.as_json:
         print(json.dumps(results))
     else:
-        times = "\u00d7"
         print(f"emulator max rate (no-op receiver): {max_rate:,.0f} events/s")
         print(
             f"emulator CPU per event:             {results['emulator_cpu_per_event_us']} us "
             f"(one core: {per_core:,.0f} events/s)"
         )
         print(f"mailhooks ingest (SQLite, derived): {ingest_rate:,.0f} events/s")
-        need = f"{REQUIRED_RATIO:g}{times}"
-        print(f"ratio:                              {ratio:.2f}{times} (need {need})")
+        need = f"{TARGET.bound:g}{TIMES}"
+        print(f"ratio:                              {ratio:.2f}{TIMES} (need {need})")
         print(verdict)
     return 0 if verdict == "PASS" else 3
 

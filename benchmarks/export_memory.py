@@ -36,6 +36,7 @@ from pathlib import Path
 import httpx
 from kit.populate import StoreLoader
 from kit.processes import Server, running_server
+from kit.report import progress
 from kit.sampling import RssSampler, group_kib
 from kit.servers import mailhooks_server
 from kit.stores import read_token, scratch_store
@@ -143,7 +144,7 @@ def run_backend(backend: str, url: str, options: Options) -> list[ExportRun]:
     try:
         for size in options.sizes:
             loaded = loader.grow_to(size)
-            _progress(f"{backend}: {loaded.events:,} events loaded, exporting")
+            progress(f"  {backend}: {loaded.events:,} events loaded, exporting")
             runs += measure_size(url, loaded.events, options.workdir)
     finally:
         engine.dispose()
@@ -187,10 +188,6 @@ def print_table(label: str, runs: list[ExportRun]) -> None:
                 f"{format}: peak RSS at {large.rows:,} rows / at {small.rows:,} rows ="
                 f" {large.peak_kib / small.peak_kib:.2f}x"
             )
-
-
-def _progress(message: str) -> None:
-    print(f"  {message}", file=sys.stderr, flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

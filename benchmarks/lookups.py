@@ -56,6 +56,7 @@ from kit.populate import (
     message_id,
 )
 from kit.processes import running_server
+from kit.report import progress
 from kit.servers import mailhooks_server
 from kit.stores import read_token, scratch_store
 from sqlalchemy import Engine, func, select
@@ -332,7 +333,7 @@ def run_backend(backend: str, url: str, options: Options) -> BackendResult:
     try:
         for size in options.sizes:
             loaded = loader.grow_to(size)
-            _progress(f"{backend}: {loaded.events:,} events ({loaded.rate:,.0f}/s), timing")
+            progress(f"  {backend}: {loaded.events:,} events ({loaded.rate:,.0f}/s), timing")
             direct = measure_direct(engine, loaded, options.keys)
             http: dict[str, Timing] = {}
             if options.http == "all" or (options.http == "largest" and size == options.sizes[-1]):
@@ -385,10 +386,6 @@ def _cell(timing: Timing | None) -> str:
     return f"{timing.p50:>8.2f} /{timing.p95:>7.2f}"
 
 
-def _progress(message: str) -> None:
-    print(f"  {message}", file=sys.stderr, flush=True)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(argv)
     options.workdir.mkdir(parents=True, exist_ok=True)
@@ -398,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for backend in () if options.database_url else options.backends:
         with scratch_store(backend, "lookups", options.workdir, options.keep) as url:
             if options.keep:
-                _progress(f"{backend} database: {url}")
+                progress(f"  {backend} database: {url}")
             results.append(run_backend(backend, url, options))
     for result in results:
         print_table(result, options.keys)
