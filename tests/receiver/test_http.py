@@ -1,4 +1,8 @@
-"""Every answer of the receiver, over real HTTP to `mailhooks serve` on loopback, both backends."""
+"""Every answer of the receiver, over real HTTP to `mailhooks serve` on loopback, both backends.
+
+The answers every receiver must give are also the reusable `ReceiverContract` (case.py), which
+test_contract.py runs in-process on SQLite; here they go through uvicorn, on both backends.
+"""
 
 from __future__ import annotations
 
