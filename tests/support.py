@@ -90,6 +90,8 @@ class ServerProcess:
             "MAILHOOKS_DATABASE_URL": self.database_url,
             "MAILHOOKS_PORT": str(self.port),
             "MAILHOOKS_HOST": "127.0.0.1",
+            # The data directory (a PostgreSQL store's first-start key file) is the test's own.
+            "XDG_DATA_HOME": str(self.workdir / "data"),
             **self.env,
         }
         log = self.log_path.open("wb")
