@@ -267,6 +267,13 @@ def test_serve_writes_the_key_file_and_a_second_serve_leaves_it(
             f"{server.url}/hooks/default", content=body, headers={"content-type": content_type}
         )
         assert answer.status_code == 200, answer.text
+        sent = runner.invoke(
+            app,
+            ["send", "delivered", f"{server.url}/hooks/default", "--secret-file", str(path)],
+            env={"MAILHOOKS_SEND_SECRET": ""},
+        )
+        assert sent.exit_code == 0, sent.stdout + sent.stderr
+        assert "accepted" in sent.stdout and secret not in sent.stdout + sent.stderr
     finally:
         server.stop()
     result = runner.invoke(
@@ -282,3 +289,14 @@ def test_serve_writes_the_key_file_and_a_second_serve_leaves_it(
     server.stop()
     assert server.log_text().count(secret) == 1
     assert path.read_text() == secret + "\n"
+
+
+@pytest.mark.parametrize("command", ["send delivered", "check", "emulate"])
+def test_the_sender_tools_without_a_key_say_how_to_give_one(command: str) -> None:
+    result = runner.invoke(
+        app, [*command.split(), "http://127.0.0.1:1/hooks/x"], env={"MAILHOOKS_SEND_SECRET": ""}
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "error: the webhook's key is needed: --secret-file PATH, MAILHOOKS_SEND_SECRET or --secret"
+    ), result.stderr

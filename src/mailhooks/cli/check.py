@@ -9,8 +9,7 @@ from typing import Annotated
 import orjson
 import typer
 
-from mailhooks.cli.common import SECRET_ENV, Secret, one_line_errors
-from mailhooks.errors import InvalidInput
+from mailhooks.cli.common import Secret, SecretFile, one_line_errors, sender_secret
 from mailhooks.protocol.events import WireFormat
 from mailhooks.sender.check.types import DEFAULT_TIMEOUT_S, Status
 
@@ -32,7 +31,8 @@ def check(
     url: Annotated[
         str, typer.Argument(help="The endpoint URL, as you would enter it in SocketLabs")
     ],
-    secret: Secret,
+    secret: Secret = None,
+    secret_file: SecretFile = None,
     wire_format: Annotated[
         WireFormat, typer.Option("--format", help="json (Event Webhook) or form (legacy API)")
     ] = WireFormat.JSON,
@@ -78,8 +78,7 @@ def check(
     from mailhooks.sender.check.run import run_checks
     from mailhooks.sender.check.types import CheckOptions
 
-    if not secret:
-        raise InvalidInput(f"--secret (or {SECRET_ENV}) must not be empty")
+    secret = sender_secret(secret, secret_file)
     report = run_checks(
         CheckOptions(
             url=url,

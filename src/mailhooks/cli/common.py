@@ -53,11 +53,13 @@ TOKEN_ENV = "MAILHOOKS_API_TOKEN"
 #: Why a key should not be given as an option's value, for --secret's help.
 VISIBLE = "other users see it in `ps`, and it stays in shell history"
 Secret = Annotated[
-    str,
+    str | None,
     typer.Option(
         envvar=SECRET_ENV,
         show_envvar=True,
-        help=f"The webhook's SecretKey (on the command line {VISIBLE}: better the env var)",
+        help=f"The webhook's SecretKey (on the command line {VISIBLE}: better the env var "
+        "or --secret-file)",
+        show_default=False,
     ),
 ]
 SecretFile = Annotated[
@@ -137,6 +139,16 @@ def given_secret(secret: str | None, secret_file: str | None) -> str | None:
     if secret is not None and secret_file is not None:
         raise InvalidInput("give --secret or --secret-file, not both")
     return secret if secret_file is None else read_secret_file(secret_file)
+
+
+def sender_secret(secret: str | None, secret_file: str | None) -> str:
+    """The key the sender tools post with, from --secret-file, the variable or --secret."""
+    given = given_secret(secret, secret_file)
+    if not given:
+        raise InvalidInput(
+            f"the webhook's key is needed: --secret-file PATH, {SECRET_ENV} or --secret"
+        )
+    return given
 
 
 def read_secret_file(path: str) -> str:

@@ -12,10 +12,12 @@ from mailhooks.cli.common import (
     VALIDATION_KEY_ENV,
     Format,
     Secret,
+    SecretFile,
     ServerId,
     ValidationKey,
     fail,
     one_line_errors,
+    sender_secret,
     write_json_lines,
 )
 from mailhooks.errors import InvalidInput
@@ -44,7 +46,8 @@ def send_command(
     url: Annotated[
         str, typer.Argument(help="The endpoint, e.g. http://127.0.0.1:8000/hooks/default")
     ],
-    secret: Secret,
+    secret: Secret = None,
+    secret_file: SecretFile = None,
     wire_format: Format = WireFormat.JSON,
     server_id: ServerId = 1000,
     validation_key: ValidationKey = None,
@@ -68,6 +71,7 @@ def send_command(
     """
     from mailhooks.sender import send as tool
 
+    secret = sender_secret(secret, secret_file)
     if wire_format is WireFormat.FORM and not validation_key:
         raise InvalidInput(
             "legacy form endpoints must echo the Validation Key in every answer; "
@@ -103,7 +107,8 @@ def emulate_command(
     url: Annotated[
         str, typer.Argument(help="The endpoint, e.g. http://127.0.0.1:8000/hooks/default")
     ],
-    secret: Secret,
+    secret: Secret = None,
+    secret_file: SecretFile = None,
     rate: Annotated[
         float, typer.Option(help="New events per second; 0 = as fast as answered")
     ] = 500.0,
@@ -172,6 +177,7 @@ def emulate_command(
     from mailhooks.sender.emulate.retry import RetryPolicy
     from mailhooks.sender.emulate.run import EmulateOptions
 
+    secret = sender_secret(secret, secret_file)
     if verify and not token:
         fail(f"--verify needs an API token: --token or {TOKEN_ENV}")
     options = emulate_cli.checked(
