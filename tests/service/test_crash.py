@@ -20,6 +20,7 @@ from tests.service.durability_support import (
     LoadRunner,
     Outcome,
     Post,
+    client,
     post_all,
     prepare_store,
     stored_rows,
@@ -68,6 +69,10 @@ def test_every_acknowledged_event_survives_sigkill(
         # Posts were running when the server died (else the kill proved nothing).
         assert in_flight_at_kill, "no post was in flight at any kill"
         server.start()
+        # Ready again by itself: the store a killed writer left behind commits.
+        with client(server.url) as http:
+            ready = http.get("/readyz")
+        assert (ready.status_code, ready.text) == (200, "ready")
 
         acknowledged = {o.message_id for o in outcomes if o.acknowledged}
         unanswered = set(posts) - acknowledged
