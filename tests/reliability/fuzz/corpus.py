@@ -178,6 +178,11 @@ def hook_seeds() -> list[bytes]:
         formats.hook_input(first.name, [], first.body),
         formats.hook_input(first.name, [("content-type", JSON_TYPE)], b"{" * 40 + b"}" * 40),
     ]
+    over = first.body + b" " * (formats.BODY_LIMIT + 1 - len(first.body))
+    seeds += [
+        formats.hook_input(first.name, [("content-type", first.content_type)], over),
+        formats.hook_input(first.name, [("content-type", first.content_type)], over, 256),
+    ]
     return seeds
 
 
@@ -272,15 +277,26 @@ def _example(schema: dict[str, Any], spec: dict[str, Any]) -> str:
     return "x"
 
 
+def api_route_paths() -> list[bytes]:
+    """The GET paths in a fixed order: a number in an API input picks one by its place."""
+    return sorted(route.path.encode() for route in api_routes())
+
+
 def api_seeds() -> list[bytes]:
-    """Each route bare and with all its parameters, with each token."""
+    """Each route bare and with all its parameters, with each token; and each as a raw path."""
     seeds = []
+    places = {path: str(place) for place, path in enumerate(api_route_paths())}
     for route in api_routes():
         values = list(route.path_params.values())
         queries = ["", urllib.parse.urlencode(route.query_params)] if route.query_params else [""]
         for query in queries:
             for token in (formats.READ, formats.ADMIN):
-                seeds.append(formats.api_input(token, route.path, values, query))
+                place = places[route.path.encode()]
+                seeds.append(formats.api_input(token, place, values, query))
+        path = route.path
+        for name, value in route.path_params.items():
+            path = path.replace("{" + name + "}", urllib.parse.quote(value, safe=""))
+        seeds.append(formats.api_input(formats.READ, path, query=queries[-1]))
     seeds.append(formats.api_input(b"", "/v1/events"))
     seeds.append(formats.api_input(b"mht_not-a-token", "/v1/events"))
     seeds.append(formats.api_input(formats.READ, "/v1/events/", query="limit=1"))

@@ -5,9 +5,9 @@ meaningful places (a header name, a query parameter) rather than on a binary len
 
 - API: `TOKEN\\nROUTE\\nVALUE...\\nQUERY`. TOKEN `read` or `admin` sends that valid token,
   empty sends none, anything else is sent as a (wrong) bearer token. ROUTE is a GET path of
-  the spec, `/v1/events/{event_id}` say, with one VALUE line per `{parameter}` (quoted as a
-  client would); a ROUTE that is no such path is sent as it is, and the rest as the query.
-  Both under /api.
+  the spec, `/v1/events/{event_id}` say, or a number that picks one (so that a mutated
+  number still names a route), with one VALUE line per `{parameter}` (quoted as a client
+  would); any other ROUTE is sent as the path as it is. The rest is the query. Under /api.
 - receiver: `NAME\\nHEADER: VALUE\\n...\\n\\nBODY`, posted to /hooks/NAME. A `:chunk N` line
   sends the body in N-byte chunks without Content-Length (as a chunked upload arrives).
 
@@ -21,13 +21,16 @@ No mailhooks import here: the fuzzing child loads this before it instruments mai
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 READ = b"read"
 ADMIN = b"admin"
 CHUNK_CONTROL = b":chunk "
 HOST = b"testserver"
+#: The app's body limit: the smallest the settings allow (over every sample), so that the
+#: fuzzer's inputs, which it lengthens slowly, reach the 413s within a run.
+BODY_LIMIT = 1024
 #: Header lines beyond these are ignored (servers cap the count too).
 MAX_HEADERS = 32
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -66,10 +69,12 @@ class ApiRequest:
     route: str
 
 
-def read_api_input(data: bytes, routes: Collection[bytes]) -> ApiRequest:
+def read_api_input(data: bytes, routes: Sequence[bytes]) -> ApiRequest:
     token, _, rest = data.partition(b"\n")
     path, _, rest = rest.partition(b"\n")
     route = "raw"
+    if path.isdigit():
+        path = routes[int(path[-6:]) % len(routes)]
     if path in routes:
         route = path.decode()
         for name in _PARAMETER.findall(path):

@@ -43,8 +43,8 @@ SPECS: dict[str, Spec] = {
     "json": Spec(corpus.json_seeds, corpus.json_words, max_len=4096),
     "form": Spec(corpus.form_seeds, corpus.form_words, max_len=4096),
     "api": Spec(corpus.api_seeds, corpus.api_words, max_len=512),
-    # Over the 4096-byte body limit the fuzz app has, so 413s are reachable.
-    "hooks": Spec(corpus.hook_seeds, corpus.hook_words, max_len=5120),
+    # Over the app's body limit (formats.BODY_LIMIT), so 413s are reachable.
+    "hooks": Spec(corpus.hook_seeds, corpus.hook_words, max_len=1536),
 }
 
 

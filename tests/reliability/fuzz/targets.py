@@ -203,8 +203,6 @@ class AppTarget:
     """Builds the app as `mailhooks serve` does (create_app) on a SQLite store it seeds."""
 
     instrument: tuple[str, ...] = ("mailhooks", "starlette", "fastapi", "email")
-    #: Smallest body limit the settings allow, so the fuzzer can reach the 413s.
-    body_max_bytes = 4096
 
     def setup(self, store_dir: Path) -> None:
         """A migrated store with an endpoint per sample body, two tokens, and those events."""
@@ -235,7 +233,7 @@ class AppTarget:
             formats.READ: create_token(engine, "fuzz-read", Scope.READ).encode(),
             formats.ADMIN: create_token(engine, "fuzz-admin", Scope.ADMIN).encode(),
         }
-        settings = Settings(database_url=url, body_max_bytes=self.body_max_bytes)
+        settings = Settings(database_url=url, body_max_bytes=formats.BODY_LIMIT)
         self.errors = _ErrorLog()
         logger = logging.getLogger("mailhooks")
         logger.addHandler(self.errors)
@@ -262,10 +260,10 @@ class ApiTarget(AppTarget):
     """GET under /api with a fuzzed path and query: never a 5xx; a 4xx is one line of JSON."""
 
     def setup(self, store_dir: Path) -> None:
-        from tests.reliability.fuzz.corpus import api_routes
+        from tests.reliability.fuzz.corpus import api_route_paths
 
         super().setup(store_dir)
-        self.routes = frozenset(route.path.encode() for route in api_routes())
+        self.routes = api_route_paths()
 
     def __call__(self, data: bytes) -> str:
         request = formats.read_api_input(data, self.routes)
