@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import urllib.parse
 from collections.abc import Callable
 from datetime import timedelta
@@ -33,6 +34,10 @@ if TYPE_CHECKING:
 
 #: Every id is stored as a signed 64-bit integer (bigint).
 INT64 = range(-(2**63), 2**63)
+#: Known bug (docs/reliability.md, "Fuzzing"): redact_json's pattern matches `"SecretKey"`
+#: from an escaped quote inside a longer key (`"Note\"SecretKey": "text"`) and replaces that
+#: field's value in the stored body. Remove this, and its use below, once that is fixed.
+KNOWN_KEY_ENDING_IN_SECRETKEY = re.compile(rb'\\"(?i:secretkey)"\s*:')
 
 
 class Target(Protocol):
@@ -89,7 +94,7 @@ class ParserTarget:
             raise unexpected(error) from error
         try:
             self._check_event(notification.event)
-            self._check_redacted(notification)
+            self._check_redacted(data, notification)
         except Finding:
             raise
         except Exception as error:
@@ -140,7 +145,7 @@ class ParserTarget:
             for item in value:
                 self._walk(item, depth + 1)
 
-    def _check_redacted(self, notification: Notification) -> None:
+    def _check_redacted(self, body: bytes, notification: Notification) -> None:
         redacted = notification.redacted_body
         left = [value for value in self._secret_values(redacted) if value != self._redacted]
         if left:
@@ -149,13 +154,16 @@ class ParserTarget:
             again = self._parse(redacted, self.content_type)
         except self._parse_error as error:
             raise Finding("invariant", "redacted body refused", str(error)[:200]) from error
-        if again.event != notification.event and not self._nested_secret(notification):
-            changed = [
-                name
-                for name in notification.event.__slots__
-                if getattr(again.event, name) != getattr(notification.event, name)
-            ]
-            raise Finding("invariant", "redacted body reads differently", f"changed {changed}")
+        if again.event == notification.event or self._nested_secret(notification):
+            return
+        if self.is_json and KNOWN_KEY_ENDING_IN_SECRETKEY.search(body):
+            raise Finding("known", 'redact_json rewrites a key ending in \\"SecretKey', "")
+        changed = [
+            name
+            for name in notification.event.__slots__
+            if getattr(again.event, name) != getattr(notification.event, name)
+        ]
+        raise Finding("invariant", "redacted body reads differently", f"changed {changed}")
 
     def _nested_secret(self, notification: Notification) -> bool:
         """A key named SecretKey below the top level: redacted in the body too (on purpose,
