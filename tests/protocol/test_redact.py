@@ -159,6 +159,21 @@ def test_json_text_that_looks_like_the_key_inside_values_is_untouched() -> None:
     assert redacted == body.replace(orjson.dumps(SECRET), REDACTED_JSON)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"o@x.\\"SECRETKEY":526}',  # found by the fuzzer: a key ending in \"SECRETKEY
+        b'{"a \\"SecretKey":"keep","SecretKey":"' + SECRET.encode() + b'"}',
+    ],
+)
+def test_json_an_escaped_quote_before_the_key_name_is_not_a_key(body: bytes) -> None:
+    """Inside a string, `\\"SecretKey":` only looks like a key: its value stays."""
+    redacted = redact_json(body)
+    original = orjson.loads(body)
+    expected = {k: REDACTED if k == "SecretKey" else v for k, v in original.items()}
+    assert orjson.loads(redacted) == expected
+
+
 def test_json_similar_keys_are_not_redacted() -> None:
     body = b'{"SecretKeyId":"a","MySecretKey":"b","Secret Key":"c","SecretKey":"d"}'
     assert redacted_json(body) == b'{"SecretKeyId":"a","MySecretKey":"b","Secret Key":"c",' + (

@@ -74,3 +74,20 @@ def test_with_a_token_a_nul_is_still_refused_in_one_line(engine: Engine) -> None
     token = create_token(engine, "auth-first", Scope.ADMIN)
     statuses = ask(engine, [("GET", "/v1/addresses/%00"), ("GET", "/v1/events?address=%00")], token)
     assert statuses == [400, 400]
+
+
+def test_no_api_path_redirects_to_where_the_host_header_points(engine: Engine) -> None:
+    token = create_token(engine, "no-redirect", Scope.READ)
+    headers = {"authorization": f"Bearer {token}", "host": "evil.example"}
+
+    async def run() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=create_api(engine))
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            return [
+                await client.get(path, headers=headers)
+                for path in ("/v1/events/", "/v1/stats/", "/v1/suppressions/")
+            ]
+
+    for response in asyncio.run(run()):
+        assert response.status_code == 404, (response.url, response.status_code)
+        assert "location" not in response.headers

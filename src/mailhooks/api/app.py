@@ -47,6 +47,8 @@ def create_api(
         redoc_url=None,
         responses=_ERRORS,
     )
+    # No redirect to a trailing-slash variant: its location would come from the Host header.
+    api.router.redirect_slashes = False
     api.state.engine = engine
     api.state.endpoints_changed = endpoints_changed
     add_error_answers(api, retry_after_s)

@@ -37,9 +37,12 @@ def redact_json(body: bytes) -> bytes:
         return redacted
     try:
         pairs = json.loads(redacted, object_pairs_hook=_pairs)
+        wanted = _scalar_secrets_replaced(json.loads(body, object_pairs_hook=_pairs))
     except (ValueError, RecursionError):
-        pairs = None
-    if isinstance(pairs, list) and _only_redacted(pairs):
+        pairs = wanted = None
+    if isinstance(pairs, list) and _only_redacted(pairs) and pairs == wanted:
+        # The pattern changed SecretKey values and nothing else: a string holding an
+        # escaped quote before `SecretKey":` looks like a key to it but is not one.
         return redacted
     original = orjson.loads(body)
     return orjson.dumps(
@@ -49,6 +52,19 @@ def redact_json(body: bytes) -> bytes:
 
 def _pairs(pairs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
     return pairs
+
+
+def _scalar_secrets_replaced(value: Any) -> Any:
+    """What the pattern should make of a parsed body (objects as lists of pairs): every
+    SecretKey whose value is a string, number, boolean or null replaced, at any depth."""
+    if isinstance(value, list):
+        return [_scalar_secrets_replaced(item) for item in value]
+    if isinstance(value, tuple):
+        key, inner = value
+        if key.lower() == SECRET_FIELD and not isinstance(inner, list):
+            return (key, REDACTED)
+        return (key, _scalar_secrets_replaced(inner))
+    return value
 
 
 def redact_form(body: bytes) -> bytes:
