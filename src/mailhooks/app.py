@@ -1,4 +1,5 @@
-"""The one place the ASGI app is assembled: the receiver at /hooks, the API at /api.
+"""The one place the ASGI app is assembled: the receiver at /hooks, the API at /api, the
+dashboard at /ui.
 
 Settings and the store come in; nothing is global. The receiver's lifespan starts its
 writer and its endpoint refresher; POST /hooks/{name} is served in front of the rest.
@@ -12,11 +13,13 @@ from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.routing import Mount
+from starlette.responses import RedirectResponse
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
 from mailhooks.api import create_api
 from mailhooks.config import Settings
+from mailhooks.dashboard import create_dashboard
 from mailhooks.edge.networks import Networks
 from mailhooks.edge.sources import SourceAllowlist
 from mailhooks.receiver.app import HookFastPath, Receiver, routes, routing_error
@@ -30,7 +33,13 @@ def create_app(settings: Settings, engine: Engine) -> ASGIApp:
         endpoints_changed=receiver.registry.invalidate,
     )
     app = Starlette(
-        routes=[*routes(receiver), Mount("/api", app=api)],
+        routes=[
+            *routes(receiver),
+            Mount("/api", app=api),
+            # The dashboard's own pages start at /ui/; /ui alone is sent there (a fixed path).
+            Route("/ui", lambda _request: RedirectResponse("/ui/", status_code=308)),
+            Mount("/ui", app=create_dashboard(engine)),
+        ],
         lifespan=receiver.lifespan,
         exception_handlers={HTTPException: routing_error},
     )
