@@ -258,7 +258,9 @@ class _Dashboard:
 
     async def events(self, request: Request, current: Session) -> Response:
         """Events newest first, filtered by the query string and the search box, paged."""
-        asked = parse_events_query(request.query_params, list(request.query_params.keys()))
+        asked = parse_events_query(
+            request.query_params, [key for key, _ in request.query_params.multi_items()]
+        )
         found = await run_in_threadpool(
             lambda: reads.events(
                 self.engine, asked.where, before_id=asked.before_id, limit=PAGE_SIZE + 1

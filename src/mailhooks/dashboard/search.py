@@ -82,7 +82,7 @@ def parse_moment(name: str, value: str) -> datetime:
 def _set(where: EventFilter, field: str, value: str, label: str) -> EventFilter:
     """`where` with `field` set from `value`; the same field twice is refused."""
     if getattr(where, field) is not None:
-        raise BadQuery(f"{label} is given twice")
+        raise BadQuery(f"{field.replace('_', ' ')} is given twice (in the filters or the search)")
     parsed: Any
     if field == "kind":
         parsed = parse_kind(value)
