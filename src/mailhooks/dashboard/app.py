@@ -269,7 +269,11 @@ class _Dashboard:
         page, more = found[:PAGE_SIZE], len(found) > PAGE_SIZE
         kept = [(k, v) for k, v in request.query_params.multi_items() if k != "before_id"]
         next_query = urlencode([*kept, ("before_id", str(page[-1].id))]) if more else None
-        shown = {key: value for key, value in request.query_params.items() if key != "before_id"}
+        shown = {
+            key: value
+            for key, value in request.query_params.items()
+            if key not in ("before_id", "q") and value
+        }
         return self.render(
             request, "events.html", current, events=page, next_query=next_query,
             first_query=urlencode(kept),

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from markupsafe import Markup, escape
 
 WIDTH, HEIGHT = 720, 240
-#: Room for the y-axis labels on the left and the x-axis labels below.
-LEFT, BOTTOM, TOP = 44, 28, 8
+#: Room for the y-axis labels on the left, the x-axis labels below, the last one's right half.
+LEFT, BOTTOM, TOP, RIGHT = 44, 28, 12, 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +67,7 @@ def bar_chart(
     """Stacked bars of `counts[start][kind]` for each start, in the order of `kinds`."""
     totals = [sum(counts.get(start, {}).get(kind, 0) for kind in kinds) for start in starts]
     top = nice_top(max(totals, default=0))
-    plot_w, plot_h = WIDTH - LEFT, HEIGHT - BOTTOM - TOP
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - BOTTOM - TOP
     slot = plot_w / max(len(starts), 1)
     parts = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
@@ -75,11 +75,13 @@ def bar_chart(
     ]
     for fraction in (0, 0.5, 1):
         y = TOP + plot_h * (1 - fraction)
-        parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH}" y1="{y:.1f}" y2="{y:.1f}"/>')
+        parts.append(
+            f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
+        )
         label = _count_label(top * fraction)
         parts.append(f'<text class="axis" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
                      f"{label}</text>")  # fmt: skip
-    every = max(1, len(starts) // 8)
+    every = max(1, len(starts) // 6)  # about six labels: legible at a phone's width too
     for index, start in enumerate(starts):
         x = LEFT + index * slot + slot * 0.1
         y = TOP + plot_h
