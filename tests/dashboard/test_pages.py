@@ -198,3 +198,18 @@ def test_the_stylesheet_is_served_by_mailhooks(ui: Ui) -> None:
     assert answer.status_code == 200
     assert "prefers-color-scheme: dark" in answer.text
     assert ui.get("/ui/static/../app.py").status_code == 404
+
+
+def test_an_unreachable_store_is_a_503_page(posted: Ui, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from mailhooks.views import reads
+
+    def down(*_args: object) -> None:
+        raise OperationalError("SELECT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(reads, "stats", down)
+    answer = posted.get("/ui/")
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == "5"
+    assert "the store is busy or unreachable; retry later" in answer.text

@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Engine
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -42,6 +43,8 @@ HERE = Path(__file__).resolve().parent
 PAGE_SIZE = 50
 #: Largest form body the dashboard reads (a token and a reason fit many times over).
 MAX_FORM_BYTES = 16 * 1024
+#: Seconds a page asks the browser to wait when the store is unreachable.
+RETRY_AFTER_S = 5
 #: Kinds in the order the overview stacks and lists them.
 KIND_ORDER = [kind.value for kind in Kind]
 _HEADERS = [
@@ -81,6 +84,8 @@ def create_dashboard(engine: Engine) -> ASGIApp:
             HTTPException: dashboard.error,
             BadQuery: dashboard.error,
             MailhooksError: dashboard.error,
+            DataError: dashboard.error,
+            OperationalError: dashboard.error,
         },
     )
     app.router.redirect_slashes = False
@@ -171,7 +176,18 @@ class _Dashboard:
 
     async def error(self, request: Request, error: Exception) -> Response:
         """Every refusal as a page with one line saying why (never a traceback)."""
-        if isinstance(error, BadQuery):
+        if isinstance(error, OperationalError):
+            # The store is down or locked past its busy timeout: a retry, not a 500. No
+            # session lookup either, as that would ask the same store.
+            response = self.render(
+                request, "error.html", None, 503,
+                reason="the store is busy or unreachable; retry later",
+            )  # fmt: skip
+            response.headers["retry-after"] = str(RETRY_AFTER_S)
+            return response
+        if isinstance(error, DataError):
+            status, reason = 400, "a value in the request cannot be stored or searched"
+        elif isinstance(error, BadQuery):
             status, reason = 400, str(error)
         elif isinstance(error, MailhooksError):
             status, reason = error.status_code, error.message
