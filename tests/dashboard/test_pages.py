@@ -106,6 +106,7 @@ def test_the_events_list_filters(posted: Ui, query: str, expected: int) -> None:
     answer = posted.get(f"/ui/events?{query}")
     assert answer.status_code == 200, answer.text
     assert len(event_ids(answer.text)) == expected
+    assert count(answer.text, "data-count", "matching") == str(expected)
 
 
 @pytest.mark.parametrize(
@@ -143,6 +144,7 @@ def test_the_events_list_pages_with_before_id(posted: Ui, monkeypatch: pytest.Mo
         path = found.group(1).replace("&amp;", "&") if found else None
         assert path is None or "kind=delivered" in path
     assert len(seen) == 5
+    assert count(page, "data-count", "matching") == "5"  # on every page, the last included
     assert seen == sorted(seen, reverse=True)
     assert len(set(seen)) == 5
 

@@ -282,6 +282,7 @@ class _Dashboard:
                 self.engine, asked.where, before_id=asked.before_id, limit=PAGE_SIZE + 1
             )
         )
+        matching = await run_in_threadpool(reads.event_count, self.engine, asked.where)
         page, more = found[:PAGE_SIZE], len(found) > PAGE_SIZE
         kept = [(k, v) for k, v in request.query_params.multi_items() if k != "before_id"]
         next_query = urlencode([*kept, ("before_id", str(page[-1].id))]) if more else None
@@ -292,7 +293,7 @@ class _Dashboard:
         }
         return self.render(
             request, "events.html", current, events=page, next_query=next_query,
-            first_query=urlencode(kept),
+            first_query=urlencode(kept), matching=matching,
             search=asked.search, filters=shown, kinds=KIND_ORDER, where=asked.where,
             paged=asked.before_id is not None,
         )  # fmt: skip
