@@ -20,7 +20,9 @@ TEXT = st.one_of(
                      "-1", "9" * 30, "2026-02-30", "%", "%00", "\x00", "a@b", "1e9"]),
 )  # fmt: skip
 PARAMS = st.lists(st.tuples(NAMES, TEXT), max_size=4)
-PAGES = ["/ui/", "/ui/events", "/ui/messages/m-1", "/ui/addresses/a@x.com", "/ui/login"]
+PAGES = [
+    "/ui/", "/ui/events", "/ui/events/1", "/ui/messages/m-1", "/ui/addresses/a@x.com", "/ui/login"
+]  # fmt: skip
 
 
 def query_string(pairs: list[tuple[str, str]], raw: bool) -> str:
@@ -52,7 +54,10 @@ def test_random_query_strings_never_give_a_5xx(logged_in: Ui, path: str) -> None
 
 def test_random_message_and_address_paths_never_give_a_5xx(logged_in: Ui) -> None:
     @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(page=st.sampled_from(["messages", "addresses"]), name=st.text(min_size=1, max_size=60))
+    @given(
+        page=st.sampled_from(["messages", "addresses", "events"]),
+        name=st.text(min_size=1, max_size=60),
+    )
     def probe(page: str, name: str) -> None:
         answer = logged_in.get(f"/ui/{page}/{quote(name, safe='')}")
         assert answer.status_code in (200, 400, 404), (name, answer.status_code)

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from tests.dashboard.conftest import Ui, ago
+from tests.receiver.case import KEYS
 
 
 def count(page: str, attribute: str, name: str) -> str:
@@ -215,3 +216,17 @@ def test_an_unreachable_store_is_a_503_page(posted: Ui, monkeypatch: pytest.Monk
     assert answer.status_code == 503
     assert answer.headers["retry-after"] == "5"
     assert "the store is busy or unreachable; retry later" in answer.text
+
+
+def test_an_event_page_shows_the_event_as_sent(posted: Ui) -> None:
+    listed = posted.get("/ui/events?message_id=m-hard").text
+    (event_id,) = event_ids(listed)
+    assert f'href="/ui/events/{event_id}"' in listed
+    page = posted.get(f"/ui/events/{event_id}")
+    assert page.status_code == 200
+    assert "550 5.1.1 user unknown" in page.text
+    assert "FailureType 1, code 2001" in page.text
+    assert "&#34;SecretKey&#34;:&#34;[redacted]&#34;" in page.text  # the body, escaped
+    assert not any(key in page.text for key in KEYS)
+    assert posted.get("/ui/events/999999").status_code == 404
+    assert posted.get("/ui/events/x1").status_code == 404

@@ -2,10 +2,10 @@
 
 Events go in through the receiver; the browser logs in with a read token, reads the
 overview's counts, searches an address, opens a message posted as Delivered then Failed
-permanently (FailureType 1) and sees it bounced, opens the address, and logs out. Every
-page is captured light and dark at desktop (1280) and phone (390) width into the test's
-directory (`screenshots/`), and no page may ask another host for anything or be wider than
-a phone's screen.
+permanently (FailureType 1) and sees it bounced, opens the failure's event and the address,
+and logs out. Every page is captured light and dark at desktop (1280) and phone (390)
+width into the test's directory (`screenshots/`), and no page may ask another host for
+anything or be wider than a phone's screen.
 """
 
 from __future__ import annotations
@@ -152,6 +152,11 @@ def test_a_read_token_walks_the_dashboard(
         expect(page.locator("tbody .kind")).to_have_text(["delivered", "failed"])
         capture(browser, state, page.url, "message", shots)
 
+        page.locator("tbody a").last.click()  # the failure's event time opens the event
+        expect(page.locator("pre.raw").first).to_contain_text('"FailureType": 1')
+        capture(browser, state, page.url, "event", shots)
+        page.go_back()
+
         page.locator("h2 a", has_text="late@x.com").click()
         expect(page.locator("[data-suppressed]")).to_have_text("suppressed")
         capture(browser, state, page.url, "address", shots)
@@ -164,4 +169,4 @@ def test_a_read_token_walks_the_dashboard(
         context.close()
     assert blocked == [], f"the dashboard asked for files elsewhere: {blocked}"
     assert errors == []
-    assert len(list(shots.glob("*.png"))) == 5 * 4
+    assert len(list(shots.glob("*.png"))) == 6 * 4

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
+import orjson
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, OperationalError
@@ -72,6 +73,7 @@ def create_dashboard(engine: Engine) -> ASGIApp:
         routes=[
             Route("/", dashboard.page(dashboard.overview)),
             Route("/events", dashboard.page(dashboard.events)),
+            Route("/events/{event_id}", dashboard.page(dashboard.event)),
             Route("/messages/{message_id:path}", dashboard.page(dashboard.message)),
             Route("/addresses/{address:path}", dashboard.page(dashboard.address)),
             Route("/suppressions", dashboard.change(dashboard.suppression), methods=["POST"]),
@@ -297,6 +299,18 @@ class _Dashboard:
             search=asked.search, filters=shown, kinds=KIND_ORDER, where=asked.where,
             paged=asked.before_id is not None,
         )  # fmt: skip
+
+    async def event(self, request: Request, current: Session) -> Response:
+        """One event: every field as sent (SecretKey's value replaced) and the body."""
+        _only(request, set())
+        text = request.path_params["event_id"]
+        if not text.isascii() or not text.isdigit() or int(text) >= 2**63:
+            raise HTTPException(404, "event ids are whole numbers")
+        found = await run_in_threadpool(reads.event, self.engine, int(text))
+        if found is None:
+            raise HTTPException(404, f"no event {text} (retention or a purge may have removed it)")
+        fields = orjson.dumps(found.fields, option=orjson.OPT_INDENT_2).decode()
+        return self.render(request, "event.html", current, event=found, fields=fields)
 
     async def message(self, request: Request, current: Session) -> Response:
         """Every message with this MessageId: its status and events in event-time order."""
