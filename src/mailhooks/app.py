@@ -38,7 +38,7 @@ def create_app(settings: Settings, engine: Engine) -> ASGIApp:
             Mount("/api", app=api),
             # The dashboard's own pages start at /ui/; /ui alone is sent there (a fixed path).
             Route("/ui", lambda _request: RedirectResponse("/ui/", status_code=308)),
-            Mount("/ui", app=create_dashboard(engine)),
+            Mount("/ui", app=create_dashboard(engine, retry_after_s=settings.retry_after_s)),
         ],
         lifespan=receiver.lifespan,
         exception_handlers={HTTPException: routing_error},

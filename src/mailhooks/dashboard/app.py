@@ -44,8 +44,6 @@ HERE = Path(__file__).resolve().parent
 PAGE_SIZE = 50
 #: Largest form body the dashboard reads (a token and a reason fit many times over).
 MAX_FORM_BYTES = 16 * 1024
-#: Seconds a page asks the browser to wait when the store is unreachable.
-RETRY_AFTER_S = 5
 #: Kinds in the order the overview stacks and lists them.
 KIND_ORDER = [kind.value for kind in Kind]
 _HEADERS = [
@@ -66,9 +64,14 @@ class Session:
     csrf: str
 
 
-def create_dashboard(engine: Engine) -> ASGIApp:
-    """The dashboard on `engine`, to be mounted (paths inside it start at its mount point)."""
-    dashboard = _Dashboard(engine)
+def create_dashboard(engine: Engine, *, retry_after_s: int = 5) -> ASGIApp:
+    """The dashboard on `engine`, to be mounted (paths inside it start at its mount point).
+
+    Args:
+        retry_after_s: `Retry-After` on the 503 page when the store is unreachable (the
+            receiver's setting, as the API takes it).
+    """
+    dashboard = _Dashboard(engine, retry_after_s)
     app = Starlette(
         routes=[
             Route("/", dashboard.page(dashboard.overview)),
@@ -113,8 +116,9 @@ Handler = Callable[[Request, Session], Awaitable[Response]]
 
 
 class _Dashboard:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, retry_after_s: int) -> None:
         self.engine = engine
+        self.retry_after_s = retry_after_s
         self.templates = Environment(
             loader=FileSystemLoader(HERE / "templates"),
             autoescape=select_autoescape(default=True),
@@ -185,7 +189,7 @@ class _Dashboard:
                 request, "error.html", None, 503,
                 reason="the store is busy or unreachable; retry later",
             )  # fmt: skip
-            response.headers["retry-after"] = str(RETRY_AFTER_S)
+            response.headers["retry-after"] = str(self.retry_after_s)
             return response
         if isinstance(error, DataError):
             status, reason = 400, "a value in the request cannot be stored or searched"
