@@ -14,9 +14,8 @@ from tests.reliability.fuzz.asgi import Answer
 
 
 class Finding(AssertionError):
-    """The target broke a property; `kind` is `5xx`, `exception`, `status`, `answer`,
-    `invariant`, or `known`: a bug in src already reported (docs/reliability.md), counted
-    but failing nothing, until it is fixed and its exemption removed."""
+    """The target broke a property; `kind` is `5xx`, `exception`, `status`, `answer` or
+    `invariant`."""
 
     def __init__(self, kind: str, signature: str, detail: str) -> None:
         super().__init__(f"[{kind}] {signature}: {detail}")

@@ -9,8 +9,7 @@ a crash it writes the input and exits), so the counts are written here to `--sta
 few seconds, on a finding, and at the deadline, when this process ends itself.
 
 By default the first finding ends the run as a crash (libFuzzer saves the input); with
-`--keep-going` findings are counted by kind and the run goes on, for long runs. A known
-bug (kind `known`) is counted and never ends a run.
+`--keep-going` findings are counted by kind and the run goes on, for long runs.
 """
 
 from __future__ import annotations
@@ -64,7 +63,7 @@ class Recorder:
         except Exception as error:
             finding = error if isinstance(error, Finding) else unexpected(error)
             self.record(finding, data)
-            if not self.keep_going and finding.kind != "known":
+            if not self.keep_going:
                 self.stopped_by = finding.signature
                 self.write()
                 raise

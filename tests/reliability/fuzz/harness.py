@@ -69,20 +69,9 @@ class RunResult:
         return sum(int(f["count"]) for f in self.findings.values() if f["kind"] == "5xx")
 
     @property
-    def known(self) -> int:
-        """Inputs that hit a bug already reported (docs/reliability.md); they fail nothing."""
-        return sum(int(f["count"]) for f in self.findings.values() if f["kind"] == "known")
-
-    @property
-    def new_findings(self) -> dict[str, dict[str, Any]]:
-        return {s: f for s, f in self.findings.items() if f["kind"] != "known"}
-
-    @property
     def crashes(self) -> int:
         """Every other finding, plus what libFuzzer caught that the checks did not."""
-        counted = sum(
-            int(f["count"]) for f in self.findings.values() if f["kind"] not in ("5xx", "known")
-        )
+        counted = sum(int(f["count"]) for f in self.findings.values() if f["kind"] != "5xx")
         saved = len(self.artifacts)
         if self.stopped_by is not None and any(a.name.startswith("crash-") for a in self.artifacts):
             saved -= 1  # the input of the finding that stopped the run
@@ -91,13 +80,13 @@ class RunResult:
 
     @property
     def clean(self) -> bool:
-        return self.returncode == 0 and not self.new_findings and not self.artifacts
+        return self.returncode == 0 and not self.findings and not self.artifacts
 
     def report(self) -> str:
         """The findings, each with its input, and how to replay them; or the log's end."""
         lines = [
             f"{self.target}: {self.inputs} inputs in {self.seconds} s, exit {self.returncode}, "
-            f"crashes {self.crashes}, 5xx {self.server_errors}, known bugs hit {self.known}"
+            f"crashes {self.crashes}, 5xx {self.server_errors}"
         ]
         for signature, finding in self.findings.items():
             shown = base64.b64decode(finding["input"])[:300]

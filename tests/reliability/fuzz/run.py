@@ -4,10 +4,9 @@
         [--workdir DIR] [--stop-at-first]
 
 Prints, per target, the inputs tried, the crashes and the 5xx answers, the outcomes (status
-codes, parsed or refused) and each kind of finding with one input that causes it, and how
-often a known bug was hit. Exits 1 if anything new was found. The corpora libFuzzer grew
-stay in the work directory (a new temporary one unless given): give the same --workdir
-again to go on from them.
+codes, parsed or refused) and each kind of finding with one input that causes it. Exits 1
+if anything was found. The corpora libFuzzer grew stay in the work directory (a new
+temporary one unless given): give the same --workdir again to go on from them.
 """
 
 from __future__ import annotations
@@ -46,18 +45,15 @@ def main(argv: list[str]) -> int:
 
 
 def _table(results: list[RunResult]) -> str:
-    rows: list[tuple[str, ...]] = [
-        ("target", "seconds", "inputs", "inputs/s", "crashes", "5xx", "known")
-    ]
+    rows: list[tuple[str, ...]] = [("target", "seconds", "inputs", "inputs/s", "crashes", "5xx")]
     for r in results:
         rate = f"{r.inputs / r.seconds:.0f}" if r.seconds else "-"
-        counts = (r.crashes, r.server_errors, r.known)
+        counts = (r.crashes, r.server_errors)
         rows.append((r.target, f"{r.seconds:g}", str(r.inputs), rate, *map(str, counts)))
     totals = (
         sum(r.inputs for r in results),
         sum(r.crashes for r in results),
         sum(r.server_errors for r in results),
-        sum(r.known for r in results),
     )
     rows.append(("total", "", str(totals[0]), "", *map(str, totals[1:])))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
