@@ -19,7 +19,6 @@ import base64
 import collections
 import os
 import sys
-import tempfile
 import time
 import types
 from dataclasses import dataclass, field
@@ -122,10 +121,11 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--seconds", type=float, default=0.0, help="0: until libFuzzer stops")
     parser.add_argument("--keep-going", action="store_true")
     parser.add_argument("--stats", type=Path)
-    parser.add_argument("--store", type=Path, help="a directory for the SQLite store")
+    parser.add_argument(
+        "--store", type=Path, help="a directory for the SQLite store (default: a new temporary one)"
+    )
     args = parser.parse_args(ours)
     target = TARGETS[args.target]()
-    store = args.store or Path(tempfile.mkdtemp(prefix="mailhooks-fuzz-"))
     import urllib.parse
 
     instrument_loaded(urllib.parse)
@@ -133,7 +133,7 @@ def main(argv: list[str]) -> None:
     if early:
         raise RuntimeError(f"imported before instrumenting, so not instrumented: {early}")
     with atheris.instrument_imports(include=list(target.instrument)):
-        target.setup(store)
+        target.setup(args.store)
     recorder = Recorder(args.target, target, args.stats, args.seconds, args.keep_going)
     recorder.write()
     atheris.Setup([sys.argv[0], *theirs], recorder.one_input)

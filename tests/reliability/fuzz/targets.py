@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 import urllib.parse
 from collections.abc import Callable
 from datetime import timedelta
@@ -39,7 +40,7 @@ class Target(Protocol):
     #: Packages whose code is instrumented (imported for the first time in `setup`).
     instrument: tuple[str, ...]
 
-    def setup(self, store_dir: Path) -> None: ...
+    def setup(self, store_dir: Path | None) -> None: ...
 
     def __call__(self, data: bytes) -> str: ...
 
@@ -62,7 +63,7 @@ class ParserTarget:
         self.content_type = content_type
         self.is_json = content_type == "application/json"
 
-    def setup(self, store_dir: Path) -> None:
+    def setup(self, store_dir: Path | None) -> None:
         """The parser and its limits; the parsers touch no store."""
         from mailhooks.errors import ParseError
         from mailhooks.protocol.parse import MAX_DEPTH, parse_body
@@ -205,7 +206,7 @@ class AppTarget:
 
     instrument: tuple[str, ...] = ("mailhooks", "starlette", "fastapi", "email")
 
-    def setup(self, store_dir: Path) -> None:
+    def setup(self, store_dir: Path | None) -> None:
         """A migrated store with an endpoint per sample body, two tokens, and those events."""
         from mailhooks.app import create_app
         from mailhooks.config import Settings
@@ -216,6 +217,7 @@ class AppTarget:
         from mailhooks.store.tokens import Scope, create_token
         from tests.reliability.fuzz.corpus import FORM_TYPE, samples
 
+        store_dir = store_dir or Path(tempfile.mkdtemp(prefix="mailhooks-fuzz-"))
         url = f"sqlite:///{store_dir / 'mailhooks.db'}"
         engine = create_store_engine(url)
         upgrade(engine)
@@ -260,7 +262,7 @@ class AppTarget:
 class ApiTarget(AppTarget):
     """GET under /api with a fuzzed path and query: never a 5xx; a 4xx is one line of JSON."""
 
-    def setup(self, store_dir: Path) -> None:
+    def setup(self, store_dir: Path | None) -> None:
         from tests.reliability.fuzz.corpus import api_route_paths
 
         super().setup(store_dir)
