@@ -239,7 +239,7 @@ class BatchWriter:
         self.stats.batches += 1
         self.stats.events += len(batch)
         metrics.batch_size.observe(len(batch))
-        self._outcome = (time.monotonic(), None)
+        self._ended(None)
         self._resolve(batch, None)
         if self._connection is not None:
             self._checkpointer.after_commit(self._connection)
@@ -287,15 +287,21 @@ class BatchWriter:
                 reason = first_line(error)
             except WriterTurnTimeout as error:
                 reason = error.message
+        self._ended(reason)
+
+    def _store_failed(self, reason: str) -> None:
+        self._ended(reason)
+
+    def _ended(self, reason: str | None) -> None:
+        """Note how a commit or probe ended; a readiness check waiting for one has its answer
+        (under a steady load the queue never empties, so a probe would wait behind it)."""
         self._outcome = (time.monotonic(), reason)
         with self._wakeup:
             probes, self._probes = self._probes, []
-        assert self._loop is not None
-        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
-            self._loop.call_soon_threadsafe(_answer_probes, probes, reason)
-
-    def _store_failed(self, reason: str) -> None:
-        self._outcome = (time.monotonic(), reason)
+        if probes:
+            assert self._loop is not None
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+                self._loop.call_soon_threadsafe(_answer_probes, probes, reason)
 
     def _watch(self) -> None:
         """Abort a commit stuck past its deadline (a silent network never errors by itself)."""
