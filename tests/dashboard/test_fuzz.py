@@ -12,7 +12,7 @@ from tests.dashboard.conftest import Ui, ago
 
 NAMES = st.sampled_from(
     ["q", "kind", "endpoint", "address", "message_id", "mailing_id", "since", "until",
-     "before_id", "range", "x"]
+     "before_id", "range", "state", "reason", "page", "x"]
 )  # fmt: skip
 TEXT = st.one_of(
     st.text(max_size=40),
@@ -21,7 +21,8 @@ TEXT = st.one_of(
 )  # fmt: skip
 PARAMS = st.lists(st.tuples(NAMES, TEXT), max_size=4)
 PAGES = [
-    "/ui/", "/ui/events", "/ui/events/1", "/ui/messages/m-1", "/ui/addresses/a@x.com", "/ui/login"
+    "/ui/", "/ui/events", "/ui/events/1", "/ui/messages/m-1", "/ui/addresses/a@x.com", "/ui/login",
+    "/ui/suppressions",
 ]  # fmt: skip
 
 
@@ -71,7 +72,7 @@ def test_random_form_posts_never_give_a_5xx(logged_in: Ui) -> None:
     @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
     @given(
         fields=st.dictionaries(
-            st.sampled_from(["address", "action", "reason", "csrf"]), TEXT, max_size=4
+            st.sampled_from(["address", "action", "reason", "csrf", "back"]), TEXT, max_size=5
         ),
         with_csrf=st.booleans(),
     )

@@ -170,3 +170,52 @@ def test_a_read_token_walks_the_dashboard(
     assert blocked == [], f"the dashboard asked for files elsewhere: {blocked}"
     assert errors == []
     assert len(list(shots.glob("*.png"))) == 6 * 4
+
+
+def log_in(page: Page, origin: str, token: str) -> None:
+    page.goto(f"{origin}/ui/login")
+    page.fill("#token", token)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(f"{origin}/ui/", timeout=TIMEOUT_MS)
+
+
+def test_an_admin_removes_a_suppression_and_the_history_says_who_and_why(
+    browser: Browser, start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    url, _read = prepared_store(tmp_path)
+    engine = create_store_engine(url)
+    admin = create_token(engine, "oncall", Scope.ADMIN)
+    engine.dispose()
+    server = start_server(url)
+    for n in range(2):
+        send(server, "failed_constructed.json", MessageId=f"m-f{n}", Address=f"f{n}@x.com",
+             FailureType=1, DateTime=ago(minutes=30 + n))  # fmt: skip
+    origin = server.url
+    blocked: list[str] = []
+    errors: list[str] = []
+    context = browser.new_context(viewport=SIZES["desktop"])
+    context.route("**/*", only_from(origin, blocked))
+    page = context.new_page()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        log_in(page, origin, admin)
+        page.click("nav >> text=Suppressions")
+        expect(page.locator("tr[data-suppression]")).to_have_count(2, timeout=TIMEOUT_MS)
+        page.fill("form.filters input[name=address]", "f1@")
+        page.click("form.filters button[type=submit]")
+        expect(page.locator("tr[data-suppression]")).to_have_count(1, timeout=TIMEOUT_MS)
+        page.check('input[type=checkbox][value="f1@x.com"]')
+        page.fill("#remove input[name=reason]", "bounced by mistake")
+        page.click("#remove button[type=submit]")
+        expect(page.locator("tr[data-suppression]")).to_have_count(0, timeout=TIMEOUT_MS)
+        page.select_option("form.filters select[name=state]", "removed")
+        page.click("form.filters button[type=submit]")
+        expect(page.locator("[data-state]")).to_have_text(["removed"], timeout=TIMEOUT_MS)
+        page.locator("tr[data-suppression] a", has_text="f1@x.com").click()
+        expect(page.locator("[data-suppressed]")).to_have_text("not suppressed")
+        removal = page.locator('tr[data-change="remove"]')
+        expect(removal).to_contain_text("bounced by mistake (dashboard, token oncall)")
+        expect(page.locator('tr[data-change="suppress"]')).to_contain_text("permanent failure")
+    finally:
+        context.close()
+    assert blocked == [] and errors == []

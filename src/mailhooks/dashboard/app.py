@@ -35,13 +35,23 @@ from mailhooks.dashboard.search import BadQuery, check_text, parse_events_query
 from mailhooks.errors import MailhooksError
 from mailhooks.protocol.events import Kind
 from mailhooks.store.queries import EventFilter
-from mailhooks.store.suppressions import remove_suppression, suppress_manually
+from mailhooks.store.suppressions import (
+    _require_address,
+    remove_suppression,
+    suppress_manually,
+)
 from mailhooks.store.tokens import ApiToken, find_token
 from mailhooks.views import reads
 
 HERE = Path(__file__).resolve().parent
 #: Events on one page of the events list.
 PAGE_SIZE = 50
+#: Entries on one page of the suppression list, and the most one form may remove.
+SUPPRESSIONS_PAGE_SIZE = 50
+#: Deepest page of the suppression list (a narrower filter finds the rest).
+MAX_PAGE = 10_000
+#: States the suppression list filters on, and what each asks of `active`.
+STATES: dict[str, bool | None] = {"active": True, "removed": False, "any": None}
 #: Largest form body the dashboard reads (a token and a reason fit many times over).
 MAX_FORM_BYTES = 16 * 1024
 #: Kinds in the order the overview stacks and lists them.
@@ -79,6 +89,7 @@ def create_dashboard(engine: Engine, *, retry_after_s: int = 5) -> ASGIApp:
             Route("/events/{event_id}", dashboard.page(dashboard.event)),
             Route("/messages/{message_id:path}", dashboard.page(dashboard.message)),
             Route("/addresses/{address:path}", dashboard.page(dashboard.address)),
+            Route("/suppressions", dashboard.page(dashboard.suppressions), methods=["GET"]),
             Route("/suppressions", dashboard.change(dashboard.suppression), methods=["POST"]),
             Route("/login", dashboard.login_form, methods=["GET"]),
             Route("/login", dashboard.login, methods=["POST"]),
@@ -113,6 +124,19 @@ class _SecurityHeaders:
 
 
 Handler = Callable[[Request, Session], Awaitable[Response]]
+
+
+class Form(dict[str, str]):
+    """A form's fields, the first value of each name; `every` gives repeats (checkboxes)."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.pairs = pairs
+        for name, value in pairs:
+            self.setdefault(name, value)
+
+    def every(self, name: str) -> list[str]:
+        return [value for key, value in self.pairs if key == name]
 
 
 class _Dashboard:
@@ -150,7 +174,7 @@ class _Dashboard:
         return serve
 
     def change(
-        self, handler: Callable[[Request, Session, dict[str, str]], Awaitable[Response]]
+        self, handler: Callable[[Request, Session, Form], Awaitable[Response]]
     ) -> Callable[[Request], Awaitable[Response]]:
         """A POST that changes something: a session, its CSRF value, then an admin token."""
 
@@ -335,29 +359,73 @@ class _Dashboard:
         suppression = await run_in_threadpool(reads.suppression, self.engine, address)
         if summary is None and suppression.source is None:
             raise HTTPException(404, f"no events or suppression for {address[:100]!r}")
+        changes = await run_in_threadpool(reads.suppression_changes, self.engine, address)
         return self.render(
             request, "address.html", current, address=address, summary=summary,
-            suppression=suppression, can_change=sessions.can_change(current.token),
+            suppression=suppression, changes=changes[-100:][::-1],
+            can_change=sessions.can_change(current.token),
         )  # fmt: skip
 
-    async def suppression(
-        self, request: Request, current: Session, form: dict[str, str]
-    ) -> Response:
-        """Suppress an address by hand or lift its suppression (admin tokens only)."""
-        address = check_text("address", form.get("address", "")).strip()
+    async def suppressions(self, request: Request, current: Session) -> Response:
+        """The suppression list, filtered and paged on the server (never read whole)."""
+        _only(request, {"address", "state", "reason", "page"}, once=True)
+        params = request.query_params
+        address = params.get("address", "").strip() or None
+        reason = params.get("reason", "").strip() or None
+        state = params.get("state", "active") or "active"
+        if state not in STATES:
+            raise BadQuery(f"state must be one of {', '.join(STATES)}")
+        number = _whole(params.get("page", "1") or "1", "page", MAX_PAGE)
+        found, matching = await run_in_threadpool(
+            lambda: reads.suppression_page(
+                self.engine, address=address, active=STATES[state], reason=reason,
+                offset=(number - 1) * SUPPRESSIONS_PAGE_SIZE, limit=SUPPRESSIONS_PAGE_SIZE,
+            )
+        )  # fmt: skip
+        kept = [(k, v) for k, v in params.multi_items() if k != "page" and v]
+        pages = max(1, -(-matching // SUPPRESSIONS_PAGE_SIZE))
+        return self.render(
+            request, "suppressions.html", current, entries=found, matching=matching,
+            address=address or "", reason=reason or "", state=state, states=STATES,
+            number=number, pages=pages, can_change=sessions.can_change(current.token),
+            prev_query=urlencode([*kept, ("page", str(number - 1))]) if number > 1 else None,
+            next_query=urlencode([*kept, ("page", str(number + 1))]) if number < pages else None,
+            back=f"/suppressions?{request.url.query}" if request.url.query else "list",
+        )  # fmt: skip
+
+    async def suppression(self, request: Request, current: Session, form: Form) -> Response:
+        """Suppress an address by hand or lift the suppression of one or many (admins only).
+
+        The token's name goes into the reason, so the address's history says who did it.
+        """
+        addresses = [check_text("address", a).strip() for a in form.every("address")]
+        addresses = [a for a in addresses if a]
         reason = check_text("reason", form.get("reason", "")).strip()
         action = form.get("action", "")
-        if not address or not reason:
+        if not addresses or not reason:
             raise BadQuery("an address and a reason are needed")
+        if len(addresses) > SUPPRESSIONS_PAGE_SIZE:
+            raise BadQuery(f"at most {SUPPRESSIONS_PAGE_SIZE} addresses at once")
+        if len(reason) > 500:
+            raise BadQuery("the reason is longer than 500 characters")
+        for address in addresses:
+            _require_address(address)  # all checked before any is changed
         who = f"{reason} (dashboard, token {current.token.name})"
-        if action == "suppress":
-            await run_in_threadpool(suppress_manually, self.engine, address, who)
+        if action == "suppress" and len(addresses) == 1:
+            await run_in_threadpool(suppress_manually, self.engine, addresses[0], who)
+        elif action == "suppress":
+            raise BadQuery("suppress one address at a time")
         elif action == "remove":
-            await run_in_threadpool(remove_suppression, self.engine, address, who)
+            for address in addresses:
+                await run_in_threadpool(remove_suppression, self.engine, address, who)
         else:
             raise BadQuery("action must be suppress or remove")
+        back = form.get("back", "")
+        if back == "list" or back.startswith("/suppressions?"):
+            target = "/suppressions" if back == "list" else back
+            return RedirectResponse(f"{_base(request)}{target}", status_code=303)
         return RedirectResponse(
-            f"{_base(request)}/addresses/{quote(address, safe='')}", status_code=303
+            f"{_base(request)}/addresses/{quote(addresses[0], safe='')}", status_code=303
         )
 
 
@@ -368,36 +436,48 @@ def _base(request: Request) -> str:
     return root.rstrip("/")
 
 
-def _only(request: Request, allowed: set[str]) -> None:
-    """Refuse a query parameter the page does not take (a typo would change nothing)."""
-    for name in request.query_params:
+def _only(request: Request, allowed: set[str], *, once: bool = False) -> None:
+    """Refuse a query parameter the page does not take (a typo would change nothing), and
+    with `once` a repeated one (which of the two would count?)."""
+    names = [name for name, _ in request.query_params.multi_items()]
+    for name in names:
         if name not in allowed:
             raise BadQuery(f"unknown query parameter {name[:40]!r}")
+        if once and names.count(name) > 1:
+            raise BadQuery(f"query parameter {name!r} is given more than once")
     for name, value in request.query_params.items():
         check_text(name, value)
 
 
-async def _form(request: Request) -> dict[str, str]:
-    """A urlencoded form's fields (the first of each name).
+def _whole(text: str, name: str, most: int) -> int:
+    """A whole number from 1 to `most`, or a 400 saying so."""
+    text = text.strip()
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text[:12]) <= most:
+        raise BadQuery(f"{name} must be a whole number from 1 to {most}")
+    return int(text)
+
+
+async def _form(request: Request) -> Form:
+    """A urlencoded form's fields (the first of each name, repeats kept in `every`).
 
     Any other body holds no fields, so it has no CSRF value either and is refused with 403.
     """
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/x-www-form-urlencoded":
-        return {}
+        return Form([])
     body = b""
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_FORM_BYTES:
             raise HTTPException(413, "the form is too large")
     try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=20)
+        pairs = parse_qsl(
+            body.decode("utf-8"), keep_blank_values=True,
+            max_num_fields=SUPPRESSIONS_PAGE_SIZE + 10,
+        )  # fmt: skip
     except (UnicodeDecodeError, ValueError):
         raise HTTPException(400, "the form cannot be read") from None
-    fields: dict[str, str] = {}
-    for name, value in pairs:
-        fields.setdefault(name, value)
-    return fields
+    return Form(pairs)
 
 
 def _when(moment: datetime | None) -> str:

@@ -6,11 +6,14 @@ The API, the CLI and exports ask these; none of them turns store rows into answe
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from mailhooks.store import queries, suppressions
-from mailhooks.store.queries import EventFilter
+from mailhooks.store.queries import EVENT_COLUMNS, EventFilter
+from mailhooks.store.schema import events as events_table
+from mailhooks.store.schema import suppressions as suppressions_table
 from mailhooks.views.records import (
     AddressOut,
     EventDetail,
@@ -75,6 +78,62 @@ def suppression(engine: Engine, address: str) -> SuppressionOut:
 def suppression_list(engine: Engine, *, include_removed: bool = False) -> list[SuppressionOut]:
     entries = suppressions.list_suppressions(engine, include_removed=include_removed)
     return [suppression_out(entry.address or "", entry) for entry in entries]
+
+
+def suppression_page(
+    engine: Engine,
+    *,
+    address: str | None = None,
+    active: bool | None = None,
+    reason: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[SuppressionOut], int]:
+    """One page of the suppression list, newest change first, and how many entries match.
+
+    `address` and `reason` match substrings (case-blind; `@x.com` finds a domain); the page
+    is bounded by `limit`, so a list of millions is never read whole.
+    """
+    table = suppressions_table
+    conditions: list[Any] = []
+    if address is not None:
+        conditions.append(table.c.address.contains(address.strip().lower(), autoescape=True))
+    if active is not None:
+        conditions.append(table.c.active.is_(active))
+    if reason is not None:
+        conditions.append(func.lower(table.c.reason).contains(reason.lower(), autoescape=True))
+    query = (
+        select(table)
+        .where(*conditions)
+        .order_by(table.c.updated_at.desc(), table.c.address_hash)
+        .offset(offset)
+        .limit(limit)
+    )
+    counting = select(func.count()).select_from(table).where(*conditions)
+    with engine.connect() as connection:
+        rows = [suppressions.Suppression(**row._mapping) for row in connection.execute(query)]
+        total = int(connection.execute(counting).scalar_one())
+    return [suppression_out(entry.address or "", entry) for entry in rows], total
+
+
+def suppression_changes(engine: Engine, address: str) -> list[dict[str, Any]]:
+    """Every suppression change of an address, oldest first (who and why is in `reason`)."""
+    return suppressions.suppression_log(engine, address)
+
+
+def events_newer(
+    engine: Engine, where: EventFilter, after_id: int, limit: int = 100
+) -> list[EventOut]:
+    """Matching events with ids above `after_id`, newest first (a live list's new rows)."""
+    query = (
+        queries.event_query(EVENT_COLUMNS, where)
+        .where(events_table.c.id > after_id)
+        .order_by(events_table.c.id.desc())
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        rows = [{str(k): v for k, v in row._mapping.items()} for row in connection.execute(query)]
+    return [EventOut.of(row) for row in rows]
 
 
 def address(engine: Engine, address: str) -> AddressOut | None:
