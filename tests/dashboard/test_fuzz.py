@@ -22,7 +22,7 @@ TEXT = st.one_of(
 PARAMS = st.lists(st.tuples(NAMES, TEXT), max_size=4)
 PAGES = [
     "/ui/", "/ui/events", "/ui/events/1", "/ui/messages/m-1", "/ui/addresses/a@x.com", "/ui/login",
-    "/ui/suppressions",
+    "/ui/suppressions", "/ui/events.csv",
 ]  # fmt: skip
 
 
