@@ -12,7 +12,7 @@ from tests.dashboard.conftest import Ui, ago
 
 NAMES = st.sampled_from(
     ["q", "kind", "endpoint", "address", "message_id", "mailing_id", "since", "until",
-     "before_id", "range", "state", "reason", "page", "x"]
+     "before_id", "range", "state", "reason", "page", "after_id", "x"]
 )  # fmt: skip
 TEXT = st.one_of(
     st.text(max_size=40),
@@ -22,7 +22,7 @@ TEXT = st.one_of(
 PARAMS = st.lists(st.tuples(NAMES, TEXT), max_size=4)
 PAGES = [
     "/ui/", "/ui/events", "/ui/events/1", "/ui/messages/m-1", "/ui/addresses/a@x.com", "/ui/login",
-    "/ui/suppressions", "/ui/events.csv",
+    "/ui/suppressions", "/ui/events.csv", "/ui/events/newer",
 ]  # fmt: skip
 
 

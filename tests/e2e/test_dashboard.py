@@ -219,3 +219,44 @@ def test_an_admin_removes_a_suppression_and_the_history_says_who_and_why(
     finally:
         context.close()
     assert blocked == [] and errors == []
+
+
+def test_new_events_appear_on_the_events_list_without_a_reload(
+    browser: Browser, start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    url, token = prepared_store(tmp_path)
+    server = start_server(url)
+    send(server, "delivered_sent_test.json", MessageId="m-old", Address="old@x.com",
+         DateTime=ago(hours=1))  # fmt: skip
+    origin = server.url
+    blocked: list[str] = []
+    errors: list[str] = []
+    context = browser.new_context(viewport=SIZES["desktop"])
+    context.route("**/*", only_from(origin, blocked))
+    page = context.new_page()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.append(message.text)
+            if message.type == "error" else None)  # fmt: skip
+    try:
+        log_in(page, origin, token)
+        page.goto(f"{origin}/ui/events?kind=failed")
+        expect(page.locator("[data-empty]")).to_be_visible()
+        page.evaluate("window.loaded = true")  # a reload would forget this
+        send(server, "delivered_sent_test.json", MessageId="m-other", Address="other@x.com",
+             DateTime=ago(minutes=2))  # fmt: skip
+        send(server, "failed_constructed.json", MessageId="m-new", Address="new@x.com",
+             FailureType=1, DateTime=ago(minutes=1))  # fmt: skip
+        rows = page.locator("tr[data-event-id]")
+        expect(rows).to_have_count(1, timeout=TIMEOUT_MS)
+        expect(rows.first).to_contain_text("new@x.com")
+        expect(page.locator('[data-count="matching"]')).to_have_text("1")
+        expect(page.locator("[data-empty]")).to_have_count(0)
+        send(server, "failed_constructed.json", MessageId="m-new2", Address="new2@x.com",
+             FailureType=1, DateTime=ago(seconds=30))  # fmt: skip
+        expect(rows).to_have_count(2, timeout=TIMEOUT_MS)
+        expect(rows.first).to_contain_text("new2@x.com")  # on top: newest first
+        assert page.evaluate("window.loaded") is True
+    finally:
+        context.close()
+    assert blocked == [], blocked
+    assert errors == [], errors

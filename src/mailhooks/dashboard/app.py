@@ -54,13 +54,18 @@ SUPPRESSIONS_PAGE_SIZE = 50
 MAX_PAGE = 10_000
 #: States the suppression list filters on, and what each asks of `active`.
 STATES: dict[str, bool | None] = {"active": True, "removed": False, "any": None}
+#: Most new rows one poll of the live events list brings (it asks again from the newest).
+LIVE_BATCH = 100
+#: How often the events list's first page asks for newer events (milliseconds).
+LIVE_POLL_MS = 3000
 #: Largest form body the dashboard reads (a token and a reason fit many times over).
 MAX_FORM_BYTES = 16 * 1024
 #: Kinds in the order the overview stacks and lists them.
 KIND_ORDER = [kind.value for kind in Kind]
 _HEADERS = [
     (b"content-security-policy",
-     b"default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+     b"default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; "
+     b"connect-src 'self'; form-action 'self'; "
      b"frame-ancestors 'none'; base-uri 'none'"),
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
@@ -89,6 +94,7 @@ def create_dashboard(engine: Engine, *, retry_after_s: int = 5) -> ASGIApp:
             Route("/", dashboard.page(dashboard.overview)),
             Route("/events", dashboard.page(dashboard.events)),
             Route("/events.csv", dashboard.page(dashboard.events_csv)),
+            Route("/events/newer", dashboard.page(dashboard.events_newer)),
             Route("/events/{event_id}", dashboard.page(dashboard.event)),
             Route("/messages/{message_id:path}", dashboard.page(dashboard.message)),
             Route("/addresses/{address:path}", dashboard.page(dashboard.address)),
@@ -328,8 +334,28 @@ class _Dashboard:
             request, "events.html", current, events=page, next_query=next_query,
             first_query=urlencode(kept), matching=matching,
             search=asked.search, filters=shown, kinds=KIND_ORDER, where=asked.where,
-            paged=asked.before_id is not None,
+            paged=asked.before_id is not None, poll_ms=LIVE_POLL_MS,
         )  # fmt: skip
+
+    async def events_newer(self, request: Request, current: Session) -> Response:
+        """The rows the events list's first page lacks: matching events above `after_id`,
+        newest first, as an HTML fragment of table rows (live.js prepends them)."""
+        pairs = request.query_params.multi_items()
+        after = [value for key, value in pairs if key == "after_id"]
+        if len(after) != 1:
+            raise BadQuery("after_id is needed, once")
+        text = after[0].strip()
+        if not text.isascii() or not text.isdigit() or int(text) >= 2**63:
+            raise BadQuery("after_id must be a whole number below 2**63")
+        asked = parse_events_query(
+            request.query_params, [key for key, _ in pairs if key != "after_id"]
+        )
+        if asked.before_id is not None:
+            raise BadQuery("only the first page is live; before_id has no newer rows")
+        found = await run_in_threadpool(
+            lambda: reads.events_newer(self.engine, asked.where, int(text), LIVE_BATCH)
+        )
+        return self.render(request, "event_rows.html", current, events=found)
 
     async def events_csv(self, request: Request, current: Session) -> Response:
         """Every event the events page's filters and search match (not one page), as CSV.

@@ -124,16 +124,20 @@ def suppression_changes(engine: Engine, address: str) -> list[dict[str, Any]]:
 def events_newer(
     engine: Engine, where: EventFilter, after_id: int, limit: int = 100
 ) -> list[EventOut]:
-    """Matching events with ids above `after_id`, newest first (a live list's new rows)."""
+    """The first `limit` matching events with ids above `after_id`, returned newest first.
+
+    Read oldest first, so a live list asking again from the top id it now shows skips
+    nothing when more than `limit` arrived between two asks.
+    """
     query = (
         queries.event_query(EVENT_COLUMNS, where)
         .where(events_table.c.id > after_id)
-        .order_by(events_table.c.id.desc())
+        .order_by(events_table.c.id)
         .limit(limit)
     )
     with engine.connect() as connection:
         rows = [{str(k): v for k, v in row._mapping.items()} for row in connection.execute(query)]
-    return [EventOut.of(row) for row in rows]
+    return [EventOut.of(row) for row in reversed(rows)]
 
 
 def address(engine: Engine, address: str) -> AddressOut | None:
