@@ -161,3 +161,15 @@ def test_a_bad_address_among_many_changes_nothing(stocked: Ui) -> None:
     )
     assert answer.status_code == 400
     assert listed(stocked.get("/ui/suppressions?address=m0@").text) == ["m0@x.com"]
+
+
+def test_the_history_read_is_bounded_and_newest_first(stocked: Ui) -> None:
+    from mailhooks.store.suppressions import remove_suppression
+    from mailhooks.views import reads
+
+    for n in range(3):
+        remove_suppression(stocked.engine, "m0@x.com", f"lift {n}")
+        suppress_manually(stocked.engine, "m0@x.com", f"again {n}")
+    changes = reads.suppression_changes(stocked.engine, "M0@x.com", limit=2)
+    assert [c["reason"] for c in changes] == ["again 2", "lift 2"]
+    assert len(reads.suppression_changes(stocked.engine, "m0@x.com")) == 7

@@ -216,6 +216,11 @@ def test_an_admin_removes_a_suppression_and_the_history_says_who_and_why(
         removal = page.locator('tr[data-change="remove"]')
         expect(removal).to_contain_text("bounced by mistake (dashboard, token oncall)")
         expect(page.locator('tr[data-change="suppress"]')).to_contain_text("permanent failure")
+        shots = tmp_path / "screenshots"
+        shots.mkdir()
+        state = context.storage_state()
+        capture(browser, state, f"{origin}/ui/suppressions?state=any", "suppressions", shots)
+        capture(browser, state, page.url, "address-history", shots)
     finally:
         context.close()
     assert blocked == [] and errors == []

@@ -411,7 +411,7 @@ class _Dashboard:
         changes = await run_in_threadpool(reads.suppression_changes, self.engine, address)
         return self.render(
             request, "address.html", current, address=address, summary=summary,
-            suppression=suppression, changes=changes[-100:][::-1],
+            suppression=suppression, changes=changes,
             can_change=sessions.can_change(current.token),
         )  # fmt: skip
 

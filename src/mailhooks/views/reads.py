@@ -11,8 +11,10 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from mailhooks.store import queries, suppressions
+from mailhooks.store.keys import address_hash
 from mailhooks.store.queries import EVENT_COLUMNS, EventFilter
 from mailhooks.store.schema import events as events_table
+from mailhooks.store.schema import suppression_history
 from mailhooks.store.schema import suppressions as suppressions_table
 from mailhooks.views.records import (
     AddressOut,
@@ -116,9 +118,18 @@ def suppression_page(
     return [suppression_out(entry.address or "", entry) for entry in rows], total
 
 
-def suppression_changes(engine: Engine, address: str) -> list[dict[str, Any]]:
-    """Every suppression change of an address, oldest first (who and why is in `reason`)."""
-    return suppressions.suppression_log(engine, address)
+def suppression_changes(engine: Engine, address: str, limit: int = 100) -> list[dict[str, Any]]:
+    """An address's latest `limit` suppression changes, newest first (who and why is in
+    `reason`): bounded, as a policy may re-suppress an address after every removal."""
+    history = suppression_history
+    query = (
+        select(history)
+        .where(history.c.address_hash == address_hash(address))
+        .order_by(history.c.id.desc())
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(query)]
 
 
 def events_newer(
