@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func
 
 from mailhooks.protocol.events import Kind, WireFormat
 from mailhooks.protocol.parse import parse_body
@@ -62,3 +62,27 @@ def test_wide_and_narrow_ranges_list_the_same_page(
         and (until_hours is None or hour < until_hours)
     ]
     assert len(pages[0]) == len(hours)
+
+
+def test_counts_read_no_endpoint_unless_filtered_by_one(engine: Engine) -> None:
+    """A count joins the endpoints table only for an endpoint filter (every event has its
+    endpoint, so the join only made SQLite read every row), and counts what lists show."""
+    _fill(engine, 30)
+    other = add_endpoint(engine, "other", wire_format=WireFormat.JSON, server_id=2, secret="j")
+    body, content_type = sample_body(Kind.FAILED, message_id="x", occurred_at=START)
+    with engine.begin() as connection:
+        store_batch(connection, [event_row(other.id, parse_body(body, content_type), START)])
+    count_all = str(queries.event_query([func.count()], queries.EventFilter()))
+    assert "endpoints" not in count_all, count_all
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {count_all}").all()
+        assert "COVERING INDEX" in " ".join(str(row[-1]) for row in plan), plan
+    for where in (
+        queries.EventFilter(),
+        queries.EventFilter(endpoint="h"),
+        queries.EventFilter(endpoint="other"),
+        queries.EventFilter(kind="failed"),
+    ):
+        listed = queries.list_events(engine, where, before_id=None, limit=1000)
+        assert queries.count_events(engine, where) == len(listed), where
