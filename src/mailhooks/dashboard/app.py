@@ -37,8 +37,8 @@ from mailhooks.errors import MailhooksError
 from mailhooks.protocol.events import Kind
 from mailhooks.store.queries import EventFilter
 from mailhooks.store.suppressions import (
-    _require_address,
     remove_suppression,
+    require_address,
     suppress_manually,
 )
 from mailhooks.store.tokens import ApiToken, find_token
@@ -458,7 +458,7 @@ class _Dashboard:
         if len(reason) > 500:
             raise BadQuery("the reason is longer than 500 characters")
         for address in addresses:
-            _require_address(address)  # all checked before any is changed
+            require_address(address)  # all checked before any is changed
         who = f"{reason} (dashboard, token {current.token.name})"
         if action == "suppress" and len(addresses) == 1:
             await run_in_threadpool(suppress_manually, self.engine, addresses[0], who)

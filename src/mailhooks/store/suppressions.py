@@ -228,14 +228,14 @@ def _record(
 
 def suppress_manually(engine: Engine, address: str, reason: str) -> bool:
     """Add an address by hand; False if it was already suppressed."""
-    _require_address(address)
+    require_address(address)
     with write_transaction(engine) as connection:
         return suppress_address(connection, address, reason, "manual", None, datetime.now(UTC))
 
 
 def remove_suppression(engine: Engine, address: str, reason: str) -> bool:
     """Lift a suppression by hand (kept in history); False if the address was not suppressed."""
-    _require_address(address)
+    require_address(address)
     with engine.begin() as connection:
         return lift_suppression(connection, address, reason, "manual", datetime.now(UTC))
 
@@ -282,7 +282,8 @@ def suppression_log(engine: Engine, address: str) -> list[dict[str, Any]]:
         return [dict(row._mapping) for row in rows]
 
 
-def _require_address(address: str) -> None:
+def require_address(address: str) -> None:
+    """Refuse what cannot be an address before the list changes (InvalidInput, one line)."""
     text = address.strip()
     if "@" not in text or len(text) > 320 or any(c.isspace() or c == "\x00" for c in text):
         raise InvalidInput(f"{address[:60]!r} is not an email address")
