@@ -20,7 +20,7 @@ from starlette.types import ASGIApp
 from mailhooks.api import create_api
 from mailhooks.config import Settings
 from mailhooks.dashboard import create_dashboard
-from mailhooks.edge.networks import Networks
+from mailhooks.edge.networks import Networks, comma_separated
 from mailhooks.edge.sources import SourceAllowlist
 from mailhooks.receiver.app import HookFastPath, Receiver, routes, routing_error
 
@@ -51,12 +51,7 @@ def create_app(settings: Settings, engine: Engine) -> ASGIApp:
     allowed = Networks.parse(settings.allow_from, "MAILHOOKS_ALLOW_FROM")
     if allowed:
         served = SourceAllowlist(served, allowed)
-    hosts = trusted_hosts(settings.trusted_hosts)
+    hosts = comma_separated(settings.trusted_hosts)
     if hosts:
         served = TrustedHostMiddleware(served, allowed_hosts=hosts, www_redirect=False)
     return served
-
-
-def trusted_hosts(text: str) -> list[str]:
-    """`MAILHOOKS_TRUSTED_HOSTS` as a list; empty means any host."""
-    return [host.strip() for host in text.split(",") if host.strip()]

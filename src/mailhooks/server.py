@@ -15,7 +15,7 @@ from starlette.types import ASGIApp
 from mailhooks.app import create_app
 from mailhooks.config import Settings
 from mailhooks.edge.connections import ConnectionLimits, GuardedHttpToolsProtocol
-from mailhooks.edge.networks import Networks
+from mailhooks.edge.networks import Networks, comma_separated
 from mailhooks.errors import ConfigError
 from mailhooks.first_start import ensure_first_endpoint, shown_host
 from mailhooks.logs import configure_logging
@@ -53,7 +53,7 @@ def run(settings: Settings) -> None:
         "timeout_keep_alive": settings.idle_timeout_s,
         # X-Forwarded-For is believed only from the proxies named; by default from none.
         "proxy_headers": bool(limits.trusted_proxies),
-        "forwarded_allow_ips": _proxy_list(settings.trusted_proxies),
+        "forwarded_allow_ips": comma_separated(settings.trusted_proxies),
         "access_log": False,
         "log_config": None,
         "timeout_graceful_shutdown": int(settings.commit_timeout_s) + 1,
@@ -108,10 +108,6 @@ def _raise_descriptor_limit(wanted: int) -> None:
             target,
             SPARE_DESCRIPTORS,
         )
-
-
-def _proxy_list(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 def require_free_port(host: str, port: int) -> None:

@@ -15,7 +15,7 @@ import stat
 from typing import TYPE_CHECKING
 
 from mailhooks.doctor.findings import Finding, Level
-from mailhooks.edge.networks import SOCKETLABS_WORD, Networks
+from mailhooks.edge.networks import SOCKETLABS_WORD, Networks, comma_separated
 from mailhooks.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -240,7 +240,7 @@ def check_trusted_proxies(settings: Settings) -> Finding:
 
 def check_trusted_hosts(settings: Settings) -> Finding:
     """Answering any Host lets scanners and rebinding pages reach the service by address."""
-    names = [name for name in (part.strip() for part in settings.trusted_hosts.split(",")) if name]
+    names = comma_separated(settings.trusted_hosts)
     if names:
         return Finding("trusted-hosts", Level.OK, f"answers only Host {', '.join(names)}")
     if not is_public(settings.host):

@@ -16,6 +16,11 @@ SOCKETLABS = ("142.0.176.0/20", "52.152.150.178/32")
 SOCKETLABS_WORD = "socketlabs"
 
 
+def comma_separated(text: str) -> list[str]:
+    """The items of a comma-separated setting, stripped, empty ones left out."""
+    return [item for item in (part.strip() for part in text.split(",")) if item]
+
+
 @dataclass(frozen=True, slots=True)
 class Networks:
     """Addresses and CIDR ranges; empty holds nothing."""
@@ -27,9 +32,7 @@ class Networks:
     def parse(cls, text: str, setting: str) -> Networks:
         """`10.0.0.0/8, 192.0.2.7, socketlabs` (comma-separated); ConfigError names a bad one."""
         found: list[IPNetwork] = []
-        for item in (part.strip() for part in text.split(",")):
-            if not item:
-                continue
+        for item in comma_separated(text):
             if item.lower() == SOCKETLABS_WORD:
                 found.extend(ipaddress.ip_network(cidr) for cidr in SOCKETLABS)
                 continue
