@@ -51,7 +51,7 @@ def paged_ids(ui: Ui, path: str) -> list[int]:
 def test_the_csv_holds_exactly_the_filtered_events(
     stocked: Ui, monkeypatch: pytest.MonkeyPatch, query: str
 ) -> None:
-    import mailhooks.dashboard.app as dashboard
+    import mailhooks.dashboard.events as dashboard
 
     monkeypatch.setattr(dashboard, "PAGE_SIZE", 3)  # the filter matches several pages
     listed = paged_ids(stocked, f"/ui/events?{query}")

@@ -51,7 +51,7 @@ def test_the_fragment_holds_exactly_the_newer_matching_rows(stocked: Ui) -> None
 def test_a_burst_larger_than_one_answer_is_caught_up_in_order(
     stocked: Ui, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import mailhooks.dashboard.app as dashboard
+    import mailhooks.dashboard.events as dashboard
 
     monkeypatch.setattr(dashboard, "LIVE_BATCH", 2)
     top = event_ids(stocked.get("/ui/events").text)[0]

@@ -133,7 +133,7 @@ def test_bad_event_queries_are_a_400_with_the_reason(posted: Ui, query: str, rea
 
 
 def test_the_events_list_pages_with_before_id(posted: Ui, monkeypatch: pytest.MonkeyPatch) -> None:
-    import mailhooks.dashboard.app as dashboard
+    import mailhooks.dashboard.events as dashboard
 
     monkeypatch.setattr(dashboard, "PAGE_SIZE", 3)
     seen: list[int] = []

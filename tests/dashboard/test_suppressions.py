@@ -41,10 +41,10 @@ def test_the_list_filters_by_address_domain_state_and_reason(stocked: Ui) -> Non
 
 
 def test_the_list_pages_on_the_server(stocked: Ui, monkeypatch: pytest.MonkeyPatch) -> None:
-    import mailhooks.dashboard.app as dashboard
+    import mailhooks.dashboard.suppressions as dashboard
     from mailhooks.views import reads
 
-    monkeypatch.setattr(dashboard, "SUPPRESSIONS_PAGE_SIZE", 3)
+    monkeypatch.setattr(dashboard, "PAGE_SIZE", 3)
     limits: list[int] = []
     real = reads.suppression_page
 
