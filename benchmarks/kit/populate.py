@@ -2,11 +2,11 @@
 
 Every event is built with `mailhooks.protocol.samples`, parsed by `parse_body` and written
 by `store_batch` (the function the receiver's writer calls) or by `bulk_store_batch`, which
-stores the same rows faster and then calls the same derive and policy functions; so
-`events`, `messages`, `addresses` and the suppression list are filled exactly as production
-fills them. Only `received_at` is set here (a few seconds after the event) so that it
-spreads over the window like real traffic. Batches of `batch` events are committed one
-transaction each.
+stores the same rows faster and then calls the same derive, policy and rollup functions; so
+`events`, `messages`, `addresses`, the suppression list and the rollups are filled exactly
+as production fills them. Only `received_at` is set here (a few seconds after the event) so
+that it spreads over the window like real traffic. Batches of `batch` events are committed
+one transaction each.
 
 The data is deterministic for a seed: message `i` has MessageId `message_id(i)` and goes
 to `message_address(i)`, so a benchmark can pick lookup keys without reading the store.
@@ -39,6 +39,7 @@ from mailhooks.store.derive import apply_new_events
 from mailhooks.store.endpoints import add_endpoint
 from mailhooks.store.ingest import store_batch
 from mailhooks.store.migrate import upgrade
+from mailhooks.store.rollups import apply_rollups
 from mailhooks.store.rows import EventRow, StoredEvent, event_row
 from mailhooks.store.schema import events
 from mailhooks.store.suppressions import SuppressionPolicy, apply_policy
@@ -302,9 +303,18 @@ def bulk_store_batch(connection: Connection, rows: Sequence[EventRow]) -> None:
         select(events.c.dedupe_key, events.c.id).where(events.c.id > before)
     ).all()
     by_key = {row.dedupe_key: row for row in rows}
-    stored = [StoredEvent(event_id, by_key[key].event) for key, event_id in sorted(new_ids)]
+    stored = [
+        StoredEvent(
+            event_id,
+            by_key[key].event,
+            by_key[key].values["endpoint_id"],
+            by_key[key].values["received_at"],
+        )
+        for key, event_id in sorted(new_ids)
+    ]
     apply_new_events(connection, stored)
     apply_policy(connection, stored, SuppressionPolicy())
+    apply_rollups(connection, stored)
 
 
 def load(engine: Engine, total: int, *, bulk: bool = True, quiet: bool = False) -> Loaded:

@@ -27,6 +27,7 @@ SCHEMA_REVISIONS = (
     "0004_lookup_indexes",
     "0005_event_ids_only_grow",
     "0006_failure_type_reading",
+    "0007_overview_rollups",
 )
 SCHEMA_HEAD = SCHEMA_REVISIONS[-1]
 

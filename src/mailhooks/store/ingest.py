@@ -1,4 +1,5 @@
-"""What the writer does with one batch, inside one transaction: store, derive, suppress."""
+"""What the writer does with one batch, inside one transaction: store, derive, suppress,
+count (rollups)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, text
 
 from mailhooks.store.derive import apply_new_events
+from mailhooks.store.rollups import apply_rollups
 from mailhooks.store.rows import EventRow, StoredEvent, insert_events
 from mailhooks.store.suppressions import SuppressionPolicy, apply_policy
 
@@ -18,12 +20,17 @@ def store_batch(
     *,
     derive: bool = True,
 ) -> list[StoredEvent]:
-    """Insert the events; the new ones (not duplicates) update derived state and the policy."""
+    """Insert the events; the new ones (not duplicates) update derived state and the policy.
+
+    `derive=False` stores the events only: no messages, addresses, suppressions or
+    rollups (`db rebuild` computes them later).
+    """
     hold_feed_order(connection)
     stored = insert_events(connection, rows)
     if derive and stored:
         apply_new_events(connection, stored)
         apply_policy(connection, stored, policy or SuppressionPolicy())
+        apply_rollups(connection, stored)
     return stored
 
 

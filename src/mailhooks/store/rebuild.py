@@ -3,10 +3,10 @@
 Each Failed event's FailureType is read again from the field as sent, the way its
 endpoint now reads it, with its SMTP evidence. The events are folded through the same code
 as ingestion, chunk by chunk, into scratch tables; only then are the stored rows compared
-with them and replaced, and the suppression policy replayed (store/resuppress.py). A
-stored row whose history reaches beyond the events still stored (retention deleted some)
-cannot be recomputed, so it is kept as it is unless the caller forces the recomputation;
-a dry run compares and changes nothing.
+with them and replaced, the suppression policy replayed (store/resuppress.py) and the
+rollups recomputed (store/rollups.py). A stored row whose history reaches beyond the
+events still stored (retention deleted some) cannot be recomputed, so it is kept as it is
+unless the caller forces the recomputation; a dry run compares and changes nothing.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from mailhooks.protocol.failures import (
     smtp_evidence,
 )
 from mailhooks.protocol.values import to_enum_int
-from mailhooks.store import resuppress
+from mailhooks.store import resuppress, rollups
 from mailhooks.store.derive import fold_addresses, fold_messages, upsert_addresses, upsert_messages
 from mailhooks.store.endpoints import failure_type_readings
 from mailhooks.store.engine import write_transaction
@@ -105,6 +105,8 @@ class RebuildResult:
     suppressions: SuppressionPlan
     #: False for a dry run: nothing was written.
     applied: bool
+    #: Rollup rows written again (store/rollups.py `rebuild_rollups`; 0 for a dry run).
+    rollup_rows: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +123,11 @@ def rebuild_derived(
     dry_run: bool = False,
     force: bool = False,
 ) -> RebuildResult:
-    """Recompute messages, addresses and policy suppressions from every stored event.
+    """Recompute messages, addresses, policy suppressions and rollups from the stored events.
+
+    The rollups are recomputed per hour (day) from the events read anew; an hour whose
+    events retention deleted in part or in whole keeps its stored counts (see
+    `rollups.rebuild_rollups`; `force` replaces the former).
 
     Args:
         policy: the suppression policy to replay (the settings'); defaults to the default.
@@ -141,7 +147,7 @@ def rebuild_derived(
             {event_id: reading.failure_type for event_id, reading in readings.items()},
             address_lost_history,
         )
-        kept_messages = kept_addresses = 0
+        kept_messages = kept_addresses = rollup_rows = 0
         if not force:
             kept_messages = _keep(
                 connection, messages, rebuilt_messages, _message_key(), _lost_message_history
@@ -166,6 +172,7 @@ def rebuild_derived(
             _replace(connection, messages, rebuilt_messages)
             _replace(connection, addresses, rebuilt_addresses)
             resuppress.apply(connection, suppression_plan.changes)
+            rollup_rows = rollups.rebuild_rollups(connection, force=force)
         _scratch.drop_all(connection)
     return RebuildResult(
         events=folded,
@@ -175,6 +182,7 @@ def rebuild_derived(
         status_changes=status_changes,
         suppressions=suppression_plan,
         applied=not dry_run,
+        rollup_rows=rollup_rows,
     )
 
 
@@ -203,7 +211,8 @@ def _transaction(engine: Engine, *, dry_run: bool) -> Iterator[Connection]:
             # an event row while waiting for `messages` would deadlock with the rebuild.
             # EXCLUSIVE lets readers read; writers wait until the rebuild commits.
             connection.exec_driver_sql(
-                "LOCK TABLE events, messages, addresses, suppressions IN EXCLUSIVE MODE"
+                "LOCK TABLE events, messages, addresses, suppressions, event_hours,"
+                " failure_code_hours, domain_days, mailing_days IN EXCLUSIVE MODE"
             )
         yield connection
 

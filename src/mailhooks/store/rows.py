@@ -140,7 +140,16 @@ def insert_events(connection: Connection, rows: Sequence[EventRow]) -> list[Stor
             ),
             repeats,
         )
-    return [StoredEvent(new_ids[key], by_key[key].event) for key in keys if key in new_ids]
+    return [
+        StoredEvent(
+            new_ids[key],
+            by_key[key].event,
+            folded[key]["endpoint_id"],
+            folded[key]["received_at"],
+        )
+        for key in keys
+        if key in new_ids
+    ]
 
 
 #: Most rows per INSERT statement: well under SQLite's 32,766 parameters (20 columns each).
@@ -189,3 +198,5 @@ class StoredEvent:
 
     id: int
     event: Event
+    endpoint_id: int
+    received_at: datetime

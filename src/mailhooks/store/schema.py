@@ -210,3 +210,93 @@ api_tokens = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime, nullable=True),
 )
+
+# --- rollups (store/rollups.py keeps them; views/overview.py reads them) -----------------
+# Counts per UTC hour or day, updated in the transaction that stores the events they count,
+# so the overview reads a few hundred small rows instead of grouping `events`. They hold no
+# address: retention and purge leave them as they are (they count what was received).
+
+#: `failure_type` in the rollups for events without one (NULL cannot be part of a unique
+#: key that an upsert matches on); the reads map it back to None.
+NO_FAILURE_TYPE = -1
+#: `failure_code` in `failure_code_hours` for Failed events sent without a FailureCode.
+NO_FAILURE_CODE = -1
+
+#: Events per UTC hour of `occurred_at` (events without a time are not counted).
+event_hours = Table(
+    "event_hours",
+    metadata,
+    #: Start of the UTC hour.
+    Column("hour", UTCDateTime, nullable=False),
+    Column("endpoint_id", Integer, ForeignKey("endpoints.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    #: As stored on the events (bounced = failed with 1); NO_FAILURE_TYPE for none.
+    Column("failure_type", BigInteger, nullable=False),
+    Column("total", BigInteger, nullable=False),
+    #: The latest `received_at` among the events counted.
+    Column("last_received_at", UTCDateTime, nullable=False),
+    UniqueConstraint("hour", "endpoint_id", "kind", "failure_type"),
+)
+#: An endpoint's last event: one index entry, however long the store's history.
+Index(
+    "ix_event_hours_endpoint_id_last_received_at",
+    event_hours.c.endpoint_id,
+    event_hours.c.last_received_at,
+)
+
+#: Failed events per UTC hour and FailureCode.
+failure_code_hours = Table(
+    "failure_code_hours",
+    metadata,
+    Column("hour", UTCDateTime, nullable=False),
+    #: NO_FAILURE_CODE for Failed events sent without one.
+    Column("failure_code", BigInteger, nullable=False),
+    Column("failure_type", BigInteger, nullable=False),
+    Column("total", BigInteger, nullable=False),
+    UniqueConstraint("hour", "failure_code", "failure_type"),
+)
+
+#: Outcomes per UTC day and recipient domain (the part after the address's last @).
+domain_days = Table(
+    "domain_days",
+    metadata,
+    #: 00:00 UTC of the day.
+    Column("day", UTCDateTime, nullable=False),
+    Column("domain", Text, nullable=False),
+    Column("delivered", BigInteger, nullable=False),
+    #: Failed with FailureType 1.
+    Column("bounced", BigInteger, nullable=False),
+    #: Deferred, and Failed with any other FailureType (none included).
+    Column("deferred", BigInteger, nullable=False),
+    Column("complaints", BigInteger, nullable=False),
+    UniqueConstraint("day", "domain"),
+)
+
+#: Events per UTC day, MailingId and kind (events with a non-empty MailingId only).
+mailing_days = Table(
+    "mailing_days",
+    metadata,
+    Column("day", UTCDateTime, nullable=False),
+    Column("mailing_id", Text, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("total", BigInteger, nullable=False),
+    #: Of `total`, those with FailureType 1 (non-zero only for kind "failed").
+    Column("bounced", BigInteger, nullable=False),
+    UniqueConstraint("day", "mailing_id", "kind"),
+)
+
+#: What the receiver answered per UTC hour and endpoint (filled by store/answers.py).
+endpoint_answers = Table(
+    "endpoint_answers",
+    metadata,
+    Column("hour", UTCDateTime, nullable=False),
+    Column("endpoint_id", Integer, ForeignKey("endpoints.id"), nullable=False),
+    #: "2xx", "401", "4xx" or "503".
+    Column("answer", String(8), nullable=False),
+    Column("total", BigInteger, nullable=False),
+    Column("last_at", UTCDateTime, nullable=False),
+    UniqueConstraint("hour", "endpoint_id", "answer"),
+)
+
+#: The tables store/rollups.py keeps from the events (not `endpoint_answers`).
+EVENT_ROLLUPS = (event_hours, failure_code_hours, domain_days, mailing_days)
