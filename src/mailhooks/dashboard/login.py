@@ -1,4 +1,4 @@
-"""Logging in with an API token, and logging out."""
+"""Logging in with an API token (failures limited per client, see throttle.py), and out."""
 
 from __future__ import annotations
 
@@ -11,12 +11,15 @@ from starlette.routing import BaseRoute, Route
 from mailhooks.dashboard import session as sessions
 from mailhooks.dashboard.core import Core
 from mailhooks.dashboard.requests import base, only, read_form
+from mailhooks.dashboard.throttle import LoginThrottle, client_key
 from mailhooks.store.tokens import find_token
 
 
 class LoginPages:
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, throttle: LoginThrottle | None = None) -> None:
         self.core = core
+        #: Failed logins of this dashboard's clients (one per app, in this process).
+        self.throttle = LoginThrottle() if throttle is None else throttle
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -46,12 +49,24 @@ class LoginPages:
         expected = request.cookies.get(sessions.LOGIN_COOKIE, "")
         if not expected or not sessions.csrf_ok(expected, form.get("csrf", "")):
             raise HTTPException(403, "the login form's CSRF value is missing or wrong; reload it")
+        client = client_key(request.client.host if request.client else None)
+        wait = self.throttle.attempt(client)  # counted as failed until it succeeds
+        if wait is not None:
+            raise HTTPException(
+                429, f"too many failed logins from your address; try again in {wait} s",
+                headers={"retry-after": str(wait)},
+            )  # fmt: skip
         token = form.get("token", "").strip()
         found = None
         if token and len(token) <= 200 and token.isascii():
-            found = await run_in_threadpool(find_token, self.core.engine, token)
+            try:
+                found = await run_in_threadpool(find_token, self.core.engine, token)
+            except BaseException:  # the store failed, not the client
+                self.throttle.forgive(client)
+                raise
         if found is None:
             return self._login_page(request, 401, "That token is not valid (or was revoked).")
+        self.throttle.forgive(client)
         response = RedirectResponse(f"{base(request)}/", status_code=303)
         sessions.set_cookie(
             response, request, sessions.SESSION_COOKIE, token, sessions.SESSION_MAX_AGE_S,
