@@ -32,13 +32,18 @@ def create_app(settings: Settings, engine: Engine) -> ASGIApp:
         retry_after_s=settings.retry_after_s,
         endpoints_changed=receiver.registry.invalidate,
     )
+    dashboard = create_dashboard(
+        engine,
+        retry_after_s=settings.retry_after_s,
+        endpoints_changed=receiver.registry.invalidate,
+    )
     app = Starlette(
         routes=[
             *routes(receiver),
             Mount("/api", app=api),
             # The dashboard's own pages start at /ui/; /ui alone is sent there (a fixed path).
             Route("/ui", lambda _request: RedirectResponse("/ui/", status_code=308)),
-            Mount("/ui", app=create_dashboard(engine, retry_after_s=settings.retry_after_s)),
+            Mount("/ui", app=dashboard),
         ],
         lifespan=receiver.lifespan,
         exception_handlers={HTTPException: routing_error},

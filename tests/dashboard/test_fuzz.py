@@ -12,7 +12,7 @@ from tests.dashboard.conftest import Ui, ago
 
 NAMES = st.sampled_from(
     ["q", "kind", "endpoint", "address", "message_id", "mailing_id", "since", "until",
-     "before_id", "range", "state", "reason", "page", "after_id", "x"]
+     "before_id", "range", "state", "reason", "page", "after_id", "removed", "x"]
 )  # fmt: skip
 TEXT = st.one_of(
     st.text(max_size=40),
@@ -22,7 +22,8 @@ TEXT = st.one_of(
 PARAMS = st.lists(st.tuples(NAMES, TEXT), max_size=4)
 PAGES = [
     "/ui/", "/ui/events", "/ui/events/1", "/ui/messages/m-1", "/ui/addresses/a@x.com", "/ui/login",
-    "/ui/suppressions", "/ui/events.csv", "/ui/events/newer",
+    "/ui/suppressions", "/ui/events.csv", "/ui/events/newer", "/ui/endpoints",
+    "/ui/endpoints/json-hooks",
 ]  # fmt: skip
 
 
@@ -56,7 +57,7 @@ def test_random_query_strings_never_give_a_5xx(logged_in: Ui, path: str) -> None
 def test_random_message_and_address_paths_never_give_a_5xx(logged_in: Ui) -> None:
     @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
     @given(
-        page=st.sampled_from(["messages", "addresses", "events"]),
+        page=st.sampled_from(["messages", "addresses", "events", "endpoints"]),
         name=st.text(min_size=1, max_size=60),
     )
     def probe(page: str, name: str) -> None:
@@ -81,5 +82,30 @@ def test_random_form_posts_never_give_a_5xx(logged_in: Ui) -> None:
             fields = {**fields, "csrf": csrf}
         answer = logged_in.post("/ui/suppressions", data=fields)
         assert answer.status_code in (303, 400, 403), (fields, answer.status_code)
+
+    probe()
+
+
+@pytest.mark.parametrize("form", ["keys", "test", "validate"])
+def test_random_endpoint_form_posts_never_give_a_5xx(logged_in: Ui, form: str) -> None:
+    """Rotate/retire, the Event Tester and Validate (posting to the default URL, which has
+    no listening port in-process: one line on the page)."""
+    csrf = logged_in.csrf("/ui/endpoints/json-hooks")
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        fields=st.dictionaries(
+            st.sampled_from(["action", "type", "secret", "url", "fingerprint", "validation_only"]),
+            st.one_of(TEXT, st.sampled_from(["preview", "send", "rotate", "retire", "failed",
+                                             "a-long-enough-secret", "ftp://x", "http://[::1"])),
+            max_size=6,
+        ),
+        with_csrf=st.booleans(),
+    )  # fmt: skip
+    def probe(fields: dict[str, str], with_csrf: bool) -> None:
+        if with_csrf:
+            fields = {**fields, "csrf": csrf}
+        answer = logged_in.post(f"/ui/endpoints/json-hooks/{form}", data=fields)
+        assert answer.status_code in (200, 303, 400, 403), (fields, answer.status_code)
 
     probe()

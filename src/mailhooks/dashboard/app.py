@@ -8,6 +8,8 @@ CDN).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.routing import Mount
@@ -15,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from mailhooks.dashboard.core import HERE, REFUSALS, Core, SecurityHeaders
+from mailhooks.dashboard.endpoints import EndpointPages
 from mailhooks.dashboard.events import EventPages
 from mailhooks.dashboard.history import HistoryPages
 from mailhooks.dashboard.login import LoginPages
@@ -22,15 +25,22 @@ from mailhooks.dashboard.overview import OverviewPage
 from mailhooks.dashboard.suppressions import SuppressionPages
 
 
-def create_dashboard(engine: Engine, *, retry_after_s: int = 5) -> ASGIApp:
+def create_dashboard(
+    engine: Engine,
+    *,
+    retry_after_s: int = 5,
+    endpoints_changed: Callable[[], None] | None = None,
+) -> ASGIApp:
     """The dashboard on `engine`, to be mounted (paths inside it start at its mount point).
 
     Args:
         retry_after_s: `Retry-After` on the 503 page when the store is unreachable (the
             receiver's setting, as the API takes it).
+        endpoints_changed: called after a key is rotated or retired, so this process's
+            receiver reloads its endpoints at once (as after the API's changes).
     """
     core = Core(engine, retry_after_s)
-    pages = (OverviewPage, EventPages, HistoryPages, SuppressionPages, LoginPages)
+    pages = (OverviewPage, EventPages, HistoryPages, SuppressionPages, LoginPages, EndpointPages)
     app = Starlette(
         routes=[
             *(route for page in pages for route in page(core).routes()),
@@ -39,4 +49,5 @@ def create_dashboard(engine: Engine, *, retry_after_s: int = 5) -> ASGIApp:
         exception_handlers=dict.fromkeys(REFUSALS, core.error),
     )
     app.router.redirect_slashes = False
+    app.state.endpoints_changed = endpoints_changed or (lambda: None)
     return SecurityHeaders(app)

@@ -31,7 +31,10 @@ class Target:
 def parse_target(url: str) -> Target:
     """Scheme, host, port and path of an http(s) URL; `InvalidInput` for anything else."""
     text = url.strip()
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError as error:  # "http://[::1": an unclosed IPv6 address
+        raise InvalidInput(f"{text[:80]!r}: {first_line(error)}") from error
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInput(f"{text[:80]!r} must look like https://host[:port]/path")
     try:
