@@ -25,7 +25,8 @@ def apply_retention(engine: Engine, older_than: timedelta, batch: int = BATCH) -
     """Delete events received before now - `older_than`, and messages whose last event is too.
 
     Addresses keep their counters (they are history, not raw data); the suppression list is
-    never expired.
+    never expired. The rollups (store/rollups.py) keep counting the expired events: they hold
+    no address, and the overview shows what was received.
     """
     expired_events, expired_messages = _expired(datetime.now(UTC) - older_than)
     removed_events = _delete_in_batches(engine, events, events.c.id, expired_events, batch)
@@ -102,7 +103,8 @@ def purge_address(engine: Engine, address: str) -> PurgeResult:
     """Remove every event and derived row of an address (privacy request), in one transaction.
 
     The suppression entry and its history keep only the address hash, so a purged address
-    stays blocked.
+    stays blocked. The rollups (store/rollups.py) are left as they are: they hold counts per
+    hour, domain and mailing, never an address.
     """
     address = normalise_address(address)
     key = address_hash(address)

@@ -1,0 +1,301 @@
+"""The dashboard's overview: counts, trend, failure codes, domains, mailings and endpoints,
+read from the rollups (store/rollups.py), never from `events`.
+
+Every query reads one index range of a rollup: hours from the window's first hour up to
+`until` (`event_hours`, `failure_code_hours`), the UTC days overlapping the window
+(`domain_days`, `mailing_days`), today's hours of `endpoint_answers`, and one index entry
+per endpoint for its last event. Hours are whole: an event counts in the window when the
+UTC hour it occurred in starts at or after the start of `since`'s hour and before `until`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import Connection, Engine, Float, and_, cast, desc, func, select
+
+from mailhooks.protocol.failure_codes import describe_failure
+from mailhooks.store.rollups import day_of, hour_of
+from mailhooks.store.schema import (
+    NO_FAILURE_CODE,
+    NO_FAILURE_TYPE,
+    domain_days,
+    endpoint_answers,
+    endpoints,
+    event_hours,
+    failure_code_hours,
+    mailing_days,
+)
+from mailhooks.views.records import Rates, StatsBucket
+
+#: Recipient domains need this many delivered + bounced events to be ranked by bounce rate.
+MIN_DOMAIN_VOLUME = 20
+#: Rows in each top list.
+TOP = 10
+#: The answer classes of `endpoint_answers`, in the order they are shown.
+ANSWERS = ("2xx", "401", "4xx", "503")
+DAY = timedelta(days=1)
+
+
+class WindowTotals(BaseModel):
+    since: datetime = Field(description="Start of the first hour counted, UTC")
+    until: datetime
+    totals: dict[str, int] = Field(description="Events per kind; `bounced`: permanent failures")
+    rates: Rates
+
+
+class FailureCodeCount(BaseModel):
+    code: int | None = Field(description="The FailureCode; null: Failed events sent without one")
+    count: int
+    category: str
+    text: str
+
+
+class DomainBounces(BaseModel):
+    domain: str
+    delivered: int
+    bounced: int
+    rate: float = Field(description="bounced / (delivered + bounced)")
+
+
+class MailingCounts(BaseModel):
+    mailing_id: str
+    total: int
+    counts: dict[str, int] = Field(description="Events per kind; `bounced`: permanent failures")
+
+
+class EndpointActivity(BaseModel):
+    name: str
+    answers: dict[str, int] = Field(description="Answers today (UTC) per class: 2xx, 401, 4xx, 503")
+    last_event_at: datetime | None = Field(
+        description="When its latest counted event was received; null: none"
+    )
+
+
+class Overview(BaseModel):
+    bucket: Literal["hour", "day"]
+    buckets: list[StatsBucket]
+    current: WindowTotals
+    #: The window of the same length just before: the trend.
+    previous: WindowTotals
+    failure_codes: list[FailureCodeCount] = Field(description="The most frequent in the window")
+    domains_since: datetime = Field(description="First UTC day of the domain and mailing lists")
+    domains: list[DomainBounces] = Field(
+        description=f"Highest bounce rates among domains with >= {MIN_DOMAIN_VOLUME} sent"
+    )
+    mailings: list[MailingCounts] = Field(description="The mailings with the most events")
+    answers_day: datetime = Field(description="The UTC day the endpoints' answers are of")
+    endpoints: list[EndpointActivity] = Field(description="Endpoints not removed, by name")
+
+
+def overview(
+    engine: Engine, *, since: datetime, until: datetime, bucket: Literal["hour", "day"] | str
+) -> Overview:
+    """The overview of [since, until) from the rollups.
+
+    Args:
+        since, until: aware datetimes; `since` is taken back to the start of its hour.
+        bucket: "hour" or "day" (UTC days: sums of their hours).
+
+    Returns:
+        An `Overview`; its previous window is as long and ends where this one starts.
+        Domains and mailings cover the UTC days overlapping the window; the endpoints'
+        answers are those of the UTC day of `until`.
+
+    Raises:
+        ValueError: an unknown bucket or a naive datetime.
+    """
+    if bucket not in ("hour", "day"):
+        raise ValueError(f"bucket must be hour or day, not {bucket!r}")
+    if since.tzinfo is None or until.tzinfo is None:
+        raise ValueError("naive datetime given to the overview")
+    start, until = hour_of(since), until.astimezone(UTC)
+    earlier = hour_of(start - (until - start))
+    first_day = day_of(since)
+    with engine.connect() as connection:
+        rows = _hour_counts(connection, start, until)
+        previous = _window(_hour_counts(connection, earlier, start), earlier, start)
+        return Overview(
+            bucket=bucket,
+            buckets=_buckets(rows, bucket),
+            current=_window(rows, start, until),
+            previous=previous,
+            failure_codes=_failure_codes(connection, start, until),
+            domains_since=first_day,
+            domains=_domains(connection, first_day, until),
+            mailings=_mailings(connection, first_day, until),
+            answers_day=day_of(until - timedelta(microseconds=1)),
+            endpoints=_endpoints(connection, day_of(until - timedelta(microseconds=1))),
+        )
+
+
+HourCount = tuple[datetime, str, int | None, int]
+
+
+def _hour_counts(connection: Connection, start: datetime, until: datetime) -> list[HourCount]:
+    """(hour, kind, failure type, events) over all endpoints, hours in [start, until)."""
+    total = func.sum(event_hours.c.total)
+    query = (
+        select(event_hours.c.hour, event_hours.c.kind, event_hours.c.failure_type, total)
+        .where(event_hours.c.hour >= start, event_hours.c.hour < until)
+        .group_by(event_hours.c.hour, event_hours.c.kind, event_hours.c.failure_type)
+        .order_by(event_hours.c.hour)
+    )
+    return [
+        (hour, kind, None if failure_type == NO_FAILURE_TYPE else failure_type, int(count))
+        for hour, kind, failure_type, count in connection.execute(query)
+    ]
+
+
+def _names(kind: str, failure_type: int | None) -> tuple[str, ...]:
+    """What one count adds to: its kind, and `bounced` for permanent failures (as StatsOut)."""
+    return (kind, "bounced") if kind == "failed" and failure_type == 1 else (kind,)
+
+
+def _buckets(rows: Iterable[HourCount], bucket: str) -> list[StatsBucket]:
+    """Per hour or UTC day, with starts written as /stats writes them."""
+    pattern = "%Y-%m-%dT%H:00:00Z" if bucket == "hour" else "%Y-%m-%dT00:00:00Z"
+    by_start: dict[str, dict[str, int]] = {}
+    for hour, kind, failure_type, count in rows:
+        counts = by_start.setdefault(hour.strftime(pattern), {})
+        for name in _names(kind, failure_type):
+            counts[name] = counts.get(name, 0) + count
+    return [StatsBucket(start=start, counts=counts) for start, counts in by_start.items()]
+
+
+def _window(rows: Iterable[HourCount], since: datetime, until: datetime) -> WindowTotals:
+    totals: dict[str, int] = {}
+    for _hour, kind, failure_type, count in rows:
+        for name in _names(kind, failure_type):
+            totals[name] = totals.get(name, 0) + count
+    return WindowTotals(since=since, until=until, totals=totals, rates=rates(totals))
+
+
+def rates(totals: dict[str, int]) -> Rates:
+    """Delivery, bounce and complaint rates, as StatsOut computes them."""
+    delivered, bounced = totals.get("delivered", 0), totals.get("bounced", 0)
+    sent = delivered + bounced
+    return Rates(
+        delivery=delivered / sent if sent else None,
+        bounce=bounced / sent if sent else None,
+        complaint=totals.get("complaint", 0) / delivered if delivered else None,
+    )
+
+
+def _failure_codes(
+    connection: Connection, start: datetime, until: datetime
+) -> list[FailureCodeCount]:
+    total = func.sum(failure_code_hours.c.total).label("total")
+    query = (
+        select(failure_code_hours.c.failure_code, total)
+        .where(failure_code_hours.c.hour >= start, failure_code_hours.c.hour < until)
+        .group_by(failure_code_hours.c.failure_code)
+        .order_by(desc(total), failure_code_hours.c.failure_code)
+        .limit(TOP)
+    )
+    codes = []
+    for stored_code, count in connection.execute(query):
+        code = None if stored_code == NO_FAILURE_CODE else int(stored_code)
+        described = describe_failure(code)
+        codes.append(
+            FailureCodeCount(
+                code=code, count=int(count), category=described.category.value, text=described.text
+            )
+        )
+    return codes
+
+
+def _domains(connection: Connection, first_day: datetime, until: datetime) -> list[DomainBounces]:
+    delivered = func.sum(domain_days.c.delivered).label("delivered")
+    bounced = func.sum(domain_days.c.bounced).label("bounced")
+    volume = delivered + bounced
+    rate = cast(bounced, Float) / cast(volume, Float)
+    query = (
+        select(domain_days.c.domain, delivered, bounced)
+        .where(domain_days.c.day >= first_day, domain_days.c.day < until)
+        .group_by(domain_days.c.domain)
+        .having(volume >= MIN_DOMAIN_VOLUME)
+        .order_by(desc(rate), desc(volume), domain_days.c.domain)
+        .limit(TOP)
+    )
+    return [
+        DomainBounces(
+            domain=domain,
+            delivered=int(sent),
+            bounced=int(lost),
+            rate=int(lost) / (int(sent) + int(lost)),
+        )
+        for domain, sent, lost in connection.execute(query)
+    ]
+
+
+def _mailings(connection: Connection, first_day: datetime, until: datetime) -> list[MailingCounts]:
+    in_days = and_(mailing_days.c.day >= first_day, mailing_days.c.day < until)
+    total = func.sum(mailing_days.c.total).label("total")
+    top = connection.execute(
+        select(mailing_days.c.mailing_id, total)
+        .where(in_days)
+        .group_by(mailing_days.c.mailing_id)
+        .order_by(desc(total), mailing_days.c.mailing_id)
+        .limit(TOP)
+    ).all()
+    if not top:
+        return []
+    counts: dict[str, dict[str, int]] = {mailing: {} for mailing, _ in top}
+    per_kind = (
+        select(
+            mailing_days.c.mailing_id,
+            mailing_days.c.kind,
+            func.sum(mailing_days.c.total),
+            func.sum(mailing_days.c.bounced),
+        )
+        .where(in_days, mailing_days.c.mailing_id.in_(list(counts)))
+        .group_by(mailing_days.c.mailing_id, mailing_days.c.kind)
+    )
+    for mailing, kind, kind_total, bounced in connection.execute(per_kind):
+        counts[mailing][kind] = int(kind_total)
+        if bounced:
+            counts[mailing]["bounced"] = counts[mailing].get("bounced", 0) + int(bounced)
+    return [
+        MailingCounts(mailing_id=mailing, total=int(events), counts=counts[mailing])
+        for mailing, events in top
+    ]
+
+
+def _endpoints(connection: Connection, today: datetime) -> list[EndpointActivity]:
+    answered: dict[int, dict[str, int]] = {}
+    query = (
+        select(
+            endpoint_answers.c.endpoint_id,
+            endpoint_answers.c.answer,
+            func.sum(endpoint_answers.c.total),
+        )
+        .where(endpoint_answers.c.hour >= today, endpoint_answers.c.hour < today + DAY)
+        .group_by(endpoint_answers.c.endpoint_id, endpoint_answers.c.answer)
+    )
+    for endpoint_id, answer, total in connection.execute(query):
+        answered.setdefault(endpoint_id, {})[answer] = int(total)
+    # One index entry per endpoint (ix_event_hours_endpoint_id_last_received_at).
+    last = (
+        select(event_hours.c.last_received_at)
+        .where(event_hours.c.endpoint_id == endpoints.c.id)
+        .order_by(desc(event_hours.c.last_received_at))
+        .limit(1)
+        .scalar_subquery()
+    )
+    listed = connection.execute(
+        select(endpoints.c.id, endpoints.c.name, last.label("last"))
+        .where(endpoints.c.removed_at.is_(None))
+        .order_by(endpoints.c.name)
+    ).all()
+    return [
+        EndpointActivity(
+            name=name,
+            answers={answer: answered.get(endpoint_id, {}).get(answer, 0) for answer in ANSWERS},
+            last_event_at=last_at,
+        )
+        for endpoint_id, name, last_at in listed
+    ]
