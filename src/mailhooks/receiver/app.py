@@ -37,6 +37,7 @@ from mailhooks.logs import AccessLog
 from mailhooks.protocol.auth import check_credentials
 from mailhooks.protocol.events import Kind
 from mailhooks.protocol.parse import parse_body
+from mailhooks.receiver.answer_tally import AnswerFlusher, AnswerTally
 from mailhooks.receiver.answers import accepted
 from mailhooks.receiver.failure_reading import read_and_count
 from mailhooks.receiver.registry import EndpointRegistry
@@ -81,6 +82,8 @@ class Receiver:
                 derive=settings.derive_state,
             ),
         )
+        self.answers = AnswerTally()
+        self.answer_flusher = AnswerFlusher(engine, self.answers)
 
     async def handle(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -101,9 +104,12 @@ class Receiver:
                 StoreUnavailable("internal error; retry later"), self.settings.retry_after_s
             )
         _log_request(outcome, response.status_code, started)
-        # Only configured names become labels: random paths must not grow the metric set.
-        known = outcome.endpoint if self.registry.get(outcome.endpoint) else ""
+        # Only configured names become labels and counts: random paths must not grow them.
+        endpoint = self.registry.get(outcome.endpoint)
+        known = outcome.endpoint if endpoint else ""
         metrics.requests.labels(known, outcome.kind, str(response.status_code)).inc()
+        if endpoint is not None:
+            self.answers.count(endpoint.id, response.status_code)
         if response.status_code == 401:
             metrics.unauthorized.inc()
         return response
@@ -177,6 +183,7 @@ class Receiver:
         # Objects made at start-up live for good: keep the collector from rescanning them
         # in the middle of a load (a full collection was a visible latency stall).
         gc.freeze()
+        self.answer_flusher.start()
         if self.settings.retention_days is not None:
             background.append(
                 asyncio.create_task(self._expire_forever(self.settings.retention_days))
@@ -189,6 +196,7 @@ class Receiver:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await self.writer.stop()
+            await self.answer_flusher.stop()  # after the writer: its last posts are counted
             access_log.flush()
             self.engine.dispose()
 
