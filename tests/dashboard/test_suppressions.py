@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 
+import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mailhooks.store.suppressions import suppress_manually
+from mailhooks.views.export import SUPPRESSION_CSV_COLUMNS
 from tests.dashboard.conftest import Ui, ago
+from tests.dashboard.test_fuzz import PARAMS, query_string
 
 
 def listed(page: str) -> list[str]:
@@ -173,3 +180,94 @@ def test_the_history_read_is_bounded_and_newest_first(stocked: Ui) -> None:
     changes = reads.suppression_changes(stocked.engine, "M0@x.com", limit=2)
     assert [c["reason"] for c in changes] == ["again 2", "lift 2"]
     assert len(reads.suppression_changes(stocked.engine, "m0@x.com")) == 7
+
+
+def exported(answer: httpx.Response) -> list[dict[str, str]]:
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "text/csv; charset=utf-8"
+    assert 'filename="suppressions.csv"' in answer.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    assert answer.text.splitlines()[0] == ",".join(SUPPRESSION_CSV_COLUMNS)
+    return rows
+
+
+def test_the_csv_holds_every_entry_the_filters_match_not_one_page(
+    stocked: Ui, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mailhooks.dashboard.suppressions as dashboard
+
+    monkeypatch.setattr(dashboard, "PAGE_SIZE", 3)
+    monkeypatch.setattr(dashboard, "EXPORT_CHUNK", 2)  # several reads from the cursor
+    assert stocked.login(stocked.read_token).status_code == 303
+    page = stocked.get("/ui/suppressions?address=x.com").text
+    assert len(listed(page)) == 3
+    link = re.search(r'href="([^"]+)" data-export download>Download CSV \(5 entries\)', page)
+    assert link and link.group(1) == "/ui/suppressions.csv?address=x.com"
+    rows = exported(stocked.get(link.group(1)))
+    assert sorted(row["address"] for row in rows) == [f"m{n}@x.com" for n in range(5)]
+    assert [row["address"] for row in rows] == listed(page) + listed(
+        stocked.get("/ui/suppressions?address=x.com&page=2").text
+    )  # the list's order, newest change first
+    assert {row["active"] for row in rows} == {"true"}
+    assert {row["source"] for row in rows} == {"manual"}
+    assert rows[0]["reason"].startswith("manual ")
+    assert rows[0]["updated_at"].startswith("20")
+    everything = exported(stocked.get("/ui/suppressions.csv?state=any"))
+    assert len(everything) == 8
+    complaint = exported(stocked.get("/ui/suppressions.csv?reason=complaint"))
+    assert [row["address"] for row in complaint] == ["c@z.net"]
+    assert complaint[0]["source_event_id"].isdigit()
+    assert exported(stocked.get("/ui/suppressions.csv?state=removed")) == []
+
+
+def test_the_csv_follows_the_state_filter(stocked: Ui) -> None:
+    from mailhooks.store.suppressions import remove_suppression
+
+    remove_suppression(stocked.engine, "m1@x.com", "lifted")
+    assert stocked.login(stocked.read_token).status_code == 303
+    removed = exported(stocked.get("/ui/suppressions.csv?state=removed"))
+    assert [(row["address"], row["active"]) for row in removed] == [("m1@x.com", "false")]
+    assert len(exported(stocked.get("/ui/suppressions.csv"))) == 7  # active, as the page
+
+
+@pytest.mark.parametrize("reason", ['=HYPERLINK("http://x")', "+1", "-2+3", "@SUM(A1)", "\tx"])
+def test_the_csv_defuses_cells_a_spreadsheet_would_run(stocked: Ui, reason: str) -> None:
+    suppress_manually(stocked.engine, "f@w.com", reason)
+    assert stocked.login(stocked.read_token).status_code == 303
+    rows = exported(stocked.get("/ui/suppressions.csv?address=f@w.com"))
+    assert [row["reason"] for row in rows] == ["'" + reason]
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ("state=gone", "state must be one of active, removed, any"),
+        ("page=2", "unknown query parameter &#39;page&#39;"),
+        ("state=any&state=active", "given more than once"),
+        ("address=a%00b", "address contains a NUL character"),
+    ],
+)
+def test_bad_csv_queries_are_a_400(stocked: Ui, query: str, reason: str) -> None:
+    assert stocked.login(stocked.read_token).status_code == 303
+    answer = stocked.get(f"/ui/suppressions.csv?{query}")
+    assert answer.status_code == 400
+    assert reason in answer.text
+
+
+def test_the_csv_needs_a_session(stocked: Ui) -> None:
+    answer = stocked.get("/ui/suppressions.csv")
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/ui/login"
+
+
+def test_random_csv_queries_never_give_a_5xx(stocked: Ui) -> None:
+    assert stocked.login(stocked.admin_token).status_code == 303
+
+    @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(pairs=PARAMS, raw=st.booleans())
+    def probe(pairs: list[tuple[str, str]], raw: bool) -> None:
+        text = query_string(pairs, raw)
+        answer = stocked.get(f"/ui/suppressions.csv?{text}")
+        assert answer.status_code in (200, 400), (text, answer.status_code)
+
+    probe()

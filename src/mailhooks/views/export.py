@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from mailhooks.views.records import EventOut
@@ -26,6 +26,17 @@ CSV_COLUMNS = (
     "duplicate_count",
     "smtp_class",
 )
+#: Columns of the suppression list's CSV, in order.
+SUPPRESSION_CSV_COLUMNS = (
+    "address",
+    "active",
+    "reason",
+    "source",
+    "source_event_id",
+    "updated_at",
+)
+#: How a text cell starts that a spreadsheet would read as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def ndjson_lines(chunks: Iterable[list[dict[str, Any]]]) -> Iterator[bytes]:
@@ -34,12 +45,29 @@ def ndjson_lines(chunks: Iterable[list[dict[str, Any]]]) -> Iterator[bytes]:
 
 
 def csv_lines(chunks: Iterable[list[dict[str, Any]]]) -> Iterator[str]:
+    return _csv(chunks, CSV_COLUMNS, _csv_value)
+
+
+def suppression_csv_lines(chunks: Iterable[list[dict[str, Any]]]) -> Iterator[str]:
+    """The suppression list as CSV (`SUPPRESSION_CSV_COLUMNS`), formulas defused.
+
+    Reasons are typed by people and addresses come from webhooks, and the file is made to
+    be opened in a spreadsheet: a text cell starting with = + - @ (or a tab or carriage
+    return) gets a leading `'`, so it is shown as text, never run as a formula (OWASP's
+    advice on CSV injection).
+    """
+    return _csv(chunks, SUPPRESSION_CSV_COLUMNS, _defused_value)
+
+
+def _csv(
+    chunks: Iterable[list[dict[str, Any]]], columns: tuple[str, ...], cell: Callable[[Any], Any]
+) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(columns)
     for chunk in chunks:
         for row in chunk:
-            writer.writerow(_csv_value(row[column]) for column in CSV_COLUMNS)
+            writer.writerow(cell(row[column]) for column in columns)
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
@@ -51,3 +79,12 @@ def _csv_value(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return "" if value is None else value
+
+
+def _defused_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    value = _csv_value(value)
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value

@@ -97,13 +97,7 @@ def suppression_page(
     is bounded by `limit`, so a list of millions is never read whole.
     """
     table = suppressions_table
-    conditions: list[Any] = []
-    if address is not None:
-        conditions.append(table.c.address.contains(address.strip().lower(), autoescape=True))
-    if active is not None:
-        conditions.append(table.c.active.is_(active))
-    if reason is not None:
-        conditions.append(func.lower(table.c.reason).contains(reason.lower(), autoescape=True))
+    conditions = _suppression_conditions(address, active, reason)
     query = (
         select(table)
         .where(*conditions)
@@ -116,6 +110,45 @@ def suppression_page(
         rows = [suppressions.Suppression(**row._mapping) for row in connection.execute(query)]
         total = int(connection.execute(counting).scalar_one())
     return [suppression_out(entry.address or "", entry) for entry in rows], total
+
+
+def suppression_chunks(
+    engine: Engine,
+    *,
+    address: str | None = None,
+    active: bool | None = None,
+    reason: str | None = None,
+    chunk: int = 1000,
+) -> Iterator[list[dict[str, Any]]]:
+    """Every entry `suppression_page` would page through with the same filters, in its
+    order, in chunks of `chunk` rows, with a server-side cursor (flat memory)."""
+    table = suppressions_table
+    query = (
+        select(
+            table.c.address, table.c.active, table.c.reason, table.c.source,
+            table.c.source_event_id, table.c.updated_at,
+        )
+        .where(*_suppression_conditions(address, active, reason))
+        .order_by(table.c.updated_at.desc(), table.c.address_hash)
+    )  # fmt: skip
+    with engine.connect() as connection:
+        result = connection.execution_options(stream_results=True, yield_per=chunk).execute(query)
+        for part in result.partitions(chunk):
+            yield [{str(key): value for key, value in row._mapping.items()} for row in part]
+
+
+def _suppression_conditions(
+    address: str | None, active: bool | None, reason: str | None
+) -> list[Any]:
+    table = suppressions_table
+    conditions: list[Any] = []
+    if address is not None:
+        conditions.append(table.c.address.contains(address.strip().lower(), autoescape=True))
+    if active is not None:
+        conditions.append(table.c.active.is_(active))
+    if reason is not None:
+        conditions.append(func.lower(table.c.reason).contains(reason.lower(), autoescape=True))
+    return conditions
 
 
 def suppression_changes(engine: Engine, address: str, limit: int = 100) -> list[dict[str, Any]]:
