@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 
 from mailhooks.app import create_app
 from mailhooks.config import Settings
+from mailhooks.receiver.app import HookFastPath, Receiver
 from mailhooks.store.endpoints import add_endpoint
 from mailhooks.store.engine import create_store_engine
 from mailhooks.store.migrate import upgrade
@@ -43,6 +44,7 @@ class Ui:
     engine: Engine
     read_token: str
     admin_token: str
+    receiver: Receiver
 
     def get(self, path: str, **options: Any) -> httpx.Response:
         return self.portal.call(functools.partial(self.client.get, path, **options))
@@ -60,6 +62,10 @@ class Ui:
 
     def login(self, token: str) -> httpx.Response:
         return self.post("/ui/login", data={"token": token, "csrf": self.csrf("/ui/login")})
+
+    def flush_answers(self) -> None:
+        """Write the receiver's answer counts now (it does so every few seconds)."""
+        assert self.portal.call(self.receiver.answer_flusher.flush)
 
     def logout(self) -> None:
         self.client.cookies.clear()
@@ -97,13 +103,14 @@ def ui(tmp_path: Path) -> Iterator[Ui]:
     read_token = create_token(engine, "viewer", Scope.READ)
     admin_token = create_token(engine, "ops", Scope.ADMIN)
     app = create_app(Settings(database_url=url), engine)
+    assert isinstance(app, HookFastPath)  # no allowlist or trusted hosts in front of it
     transport = httpx.ASGITransport(app=app)
     try:
         with start_blocking_portal() as portal:
             client = httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1")
             try:
                 with portal.wrap_async_context_manager(lifespan(app)):
-                    yield Ui(portal, client, engine, read_token, admin_token)
+                    yield Ui(portal, client, engine, read_token, admin_token, app.receiver)
             finally:
                 portal.call(client.aclose)
     finally:

@@ -6,8 +6,11 @@ import re
 
 import pytest
 
+from mailhooks.protocol.failure_codes import describe_failure
+from mailhooks.views.overview import MIN_DOMAIN_VOLUME
 from tests.dashboard.conftest import Ui, ago
-from tests.receiver.case import KEYS
+from tests.receiver.case import KEYS, encode, fields_of
+from tests.support import content_type_for
 
 
 def count(page: str, attribute: str, name: str) -> str:
@@ -49,9 +52,60 @@ def test_the_overview_counts_what_was_posted(posted: Ui) -> None:
     assert count(page, "data-rate", "bounce") == "25.0%"
     assert count(page, "data-rate", "complaint") == "33.3%"
     assert "<svg" in page and 'class="k-delivered"' in page
-    assert "8 events stored in all" in page
+    # The day before holds nothing (the delivery 3 days ago is further back).
+    assert count(page, "data-trend", "total") == "new"
+    assert count(page, "data-trend", "delivery") == "—"
     # 24 hourly buckets (25 bucket starts: the hour holding "24 h ago" to the current one).
     assert page.count('<text class="axis"') >= 3
+
+
+def test_the_overview_compares_with_the_window_before(posted: Ui) -> None:
+    """7 days: 4 deliveries (one 3 days ago); the 7 days before: none, so the events' trend
+    is "new". 30 days: the 30 before hold the delivery 40 days ago."""
+    page = posted.get("/ui/?range=30d").text
+    assert count(page, "data-trend", "total") == "+600%"  # 7 events against 1
+    assert count(page, "data-trend", "delivery") == "-20.0 pts"  # 80% (4 of 5) against 100%
+
+
+def test_the_overview_lists_failure_codes_mailings_and_endpoint_answers(posted: Ui) -> None:
+    fixture = "failed_constructed.json"
+    code = str(fields_of(fixture)["FailureCode"])
+    posted.send(fixture, MessageId="m-hard2", Address="hard2@x.com", DateTime=ago(minutes=5))
+    bad_key = posted.post(
+        "/hooks/json-hooks",
+        content=encode(fixture, fields_of(fixture, SecretKey="wrong")),
+        headers={"content-type": content_type_for(fixture)},
+    )
+    assert bad_key.status_code == 401
+    posted.flush_answers()
+    page = posted.get("/ui/").text
+    assert count(page, "data-code", code) == "3"  # both failures of the fixture and this one
+    assert describe_failure(int(code)).text in page
+    assert count(page, "data-mailing", "SL1-2") == "4"  # the failures and the complaint
+    assert count(page, "data-answer", "2xx") == "9"  # every post to json-hooks stored
+    assert re.search(r'data-endpoint="json-hooks" data-answer="401">1<', page)
+    assert re.search(r'data-endpoint="legacy-hooks" data-answer="2xx">0<', page)
+
+
+def test_the_overview_ranks_domains_by_bounce_rate(ui: Ui) -> None:
+    """Only domains with enough delivered + bounced messages are ranked, highest rate first."""
+    for n in range(MIN_DOMAIN_VOLUME):
+        ui.send("delivered_sent_test.json", MessageId=f"a{n}", Address=f"u{n}@good.example",
+                DateTime=ago(minutes=n))  # fmt: skip
+    for n in range(MIN_DOMAIN_VOLUME - 5):
+        ui.send("delivered_sent_test.json", MessageId=f"b{n}", Address=f"u{n}@bad.example",
+                DateTime=ago(minutes=n))  # fmt: skip
+    for n in range(5):
+        ui.send("failed_constructed.json", MessageId=f"c{n}", Address=f"v{n}@bad.example",
+                FailureType=1, DateTime=ago(minutes=n))  # fmt: skip
+    ui.send("failed_constructed.json", MessageId="d", Address="x@rare.example", FailureType=1,
+            DateTime=ago(minutes=1))  # fmt: skip
+    assert ui.login(ui.read_token).status_code == 303
+    page = ui.get("/ui/").text
+    assert count(page, "data-domain", "bad.example") == "25.0%"
+    assert count(page, "data-domain", "good.example") == "0.0%"
+    assert page.index('data-domain="bad.example"') < page.index('data-domain="good.example"')
+    assert 'data-domain="rare.example"' not in page  # one message is no rate
 
 
 @pytest.mark.parametrize(("window", "delivered", "total"), [("7d", "4", "7"), ("30d", "4", "7")])
@@ -206,12 +260,12 @@ def test_the_stylesheet_is_served_by_mailhooks(ui: Ui) -> None:
 def test_an_unreachable_store_is_a_503_page(posted: Ui, monkeypatch: pytest.MonkeyPatch) -> None:
     from sqlalchemy.exc import OperationalError
 
-    from mailhooks.views import reads
+    from mailhooks.dashboard import overview
 
-    def down(*_args: object) -> None:
+    def down(*_args: object, **_options: object) -> None:
         raise OperationalError("SELECT", {}, Exception("database is locked"))
 
-    monkeypatch.setattr(reads, "stats", down)
+    monkeypatch.setattr(overview, "read_overview", down)
     answer = posted.get("/ui/")
     assert answer.status_code == 503
     assert answer.headers["retry-after"] == "5"

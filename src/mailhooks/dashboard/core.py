@@ -95,6 +95,8 @@ class Core:
         )
         self.templates.filters["when"] = when
         self.templates.filters["rate"] = rate
+        self.templates.filters["change"] = change
+        self.templates.filters["points"] = points
         self.templates.globals["q"] = lambda text: quote(str(text), safe="")
 
     async def session(self, request: Request) -> Session | None:
@@ -184,3 +186,23 @@ def when(moment: datetime | None) -> str:
 
 def rate(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def change(now: int, before: int) -> str:
+    """A count against the previous window's: `+12%`, `-3%`, `same`, `new` (none before)."""
+    if now == before:
+        return "same"
+    if before == 0:
+        return "new"
+    percent = (now - before) * 100 / before
+    return f"{'+' if percent > 0 else '-'}{abs(percent):.0f}%"
+
+
+def points(now: float | None, before: float | None) -> str:
+    """A rate against the previous window's, in percentage points: `+1.2 pts`."""
+    if now is None or before is None:
+        return "—"
+    delta = (now - before) * 100
+    if round(delta, 1) == 0:
+        return "same"
+    return f"{'+' if delta > 0 else '-'}{abs(delta):.1f} pts"
