@@ -126,3 +126,15 @@ def test_a_down_store_is_a_503_page_not_a_broken_download(
     answer = stocked.get("/ui/events.csv?kind=delivered")
     assert answer.status_code == 503
     assert answer.headers["retry-after"] == "5"
+
+
+def test_the_csv_holds_no_live_formula(stocked: Ui) -> None:
+    """A MailingId or MessageId comes from whoever posts; opened in a spreadsheet, a cell
+    starting with = + - @ would run as a formula, so it is written with a leading '."""
+    stocked.send("delivered_sent_test.json", MessageId="=HYPERLINK(\"http://x\")",
+                 MailingId="+1-1", Address="z@x.com", DateTime=ago(minutes=1))  # fmt: skip
+    text = stocked.get("/ui/events.csv?address=z@x.com").text
+    (row,) = list(csv.DictReader(io.StringIO(text)))
+    assert row["message_id"] == "'=HYPERLINK(\"http://x\")"
+    assert row["mailing_id"] == "'+1-1"
+    assert row["address"] == "z@x.com"

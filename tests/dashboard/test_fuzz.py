@@ -23,7 +23,7 @@ PARAMS = st.lists(st.tuples(NAMES, TEXT), max_size=4)
 PAGES = [
     "/ui/", "/ui/events", "/ui/events/1", "/ui/messages/m-1", "/ui/addresses/a@x.com", "/ui/login",
     "/ui/suppressions", "/ui/events.csv", "/ui/events/newer", "/ui/endpoints",
-    "/ui/endpoints/json-hooks",
+    "/ui/endpoints/json-hooks", "/ui/suppressions.csv",
 ]  # fmt: skip
 
 

@@ -45,17 +45,19 @@ def ndjson_lines(chunks: Iterable[list[dict[str, Any]]]) -> Iterator[bytes]:
 
 
 def csv_lines(chunks: Iterable[list[dict[str, Any]]]) -> Iterator[str]:
-    return _csv(chunks, CSV_COLUMNS, _csv_value)
+    """Events as CSV (`CSV_COLUMNS`), formulas defused.
+
+    Every text in an event comes from whoever posts to the endpoint, and CSV files are made
+    to be opened in a spreadsheet: a text cell starting with = + - @ (or a tab or carriage
+    return) gets a leading `'`, so it is shown as text, never run as a formula (OWASP's
+    advice on CSV injection). NDJSON keeps every value exactly as stored.
+    """
+    return _csv(chunks, CSV_COLUMNS, _defused_value)
 
 
 def suppression_csv_lines(chunks: Iterable[list[dict[str, Any]]]) -> Iterator[str]:
-    """The suppression list as CSV (`SUPPRESSION_CSV_COLUMNS`), formulas defused.
-
-    Reasons are typed by people and addresses come from webhooks, and the file is made to
-    be opened in a spreadsheet: a text cell starting with = + - @ (or a tab or carriage
-    return) gets a leading `'`, so it is shown as text, never run as a formula (OWASP's
-    advice on CSV injection).
-    """
+    """The suppression list as CSV (`SUPPRESSION_CSV_COLUMNS`), formulas defused as in
+    `csv_lines` (reasons are typed by people, addresses come from webhooks)."""
     return _csv(chunks, SUPPRESSION_CSV_COLUMNS, _defused_value)
 
 
