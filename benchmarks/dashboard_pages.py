@@ -69,6 +69,7 @@ class Samples:
     message_id: str
     address: str
     kind: str
+    endpoint: str
 
 
 def samples(db: Path) -> Samples:
@@ -80,9 +81,12 @@ def samples(db: Path) -> Samples:
             " AND message_id IS NOT NULL AND address IS NOT NULL ORDER BY id LIMIT 1",
             (max_id // 2,),
         ).fetchone()
-    if row is None:
-        raise SystemExit(f"{db}: no failed event with a message and an address to show")
-    return Samples(int(row[0]), str(row[1]), str(row[2]), "failed")
+        endpoint = connection.execute(
+            "SELECT name FROM endpoints WHERE removed_at IS NULL ORDER BY id LIMIT 1"
+        ).fetchone()
+    if row is None or endpoint is None:
+        raise SystemExit(f"{db}: no failed event with a message and an address, or no endpoint")
+    return Samples(int(row[0]), str(row[1]), str(row[2]), "failed", str(endpoint[0]))
 
 
 def pages(found: Samples) -> list[Page]:
@@ -101,6 +105,10 @@ def pages(found: Samples) -> list[Page]:
         Page("event", DETAIL_BUDGET_MS, f"/ui/events/{found.event_id}"),
         Page("message", DETAIL_BUDGET_MS, f"/ui/messages/{quote(found.message_id, safe='')}"),
         Page("address", DETAIL_BUDGET_MS, f"/ui/addresses/{quote(found.address, safe='')}"),
+        Page("suppressions", LIST_BUDGET_MS, "/ui/suppressions"),
+        Page("suppressions state=any", LIST_BUDGET_MS, "/ui/suppressions?state=any"),
+        Page("endpoints", DETAIL_BUDGET_MS, "/ui/endpoints"),
+        Page("endpoint", DETAIL_BUDGET_MS, f"/ui/endpoints/{quote(found.endpoint, safe='')}"),
     ]
 
 
@@ -188,7 +196,7 @@ def report(small: Store, large: Store, requests: int) -> bool:
         f" large store {large.events:,} events"
     )
     header = (
-        f"{'page':<22} {'small ms':>9} {'large ms':>9} {'ratio':>7}  {'<=2x':<5}"
+        f"{'page':<24} {'small ms':>9} {'large ms':>9} {'ratio':>7}  {'<=2x':<5}"
         f" {'budget':>7}  verdict"
     )
     print(header)
@@ -202,7 +210,7 @@ def report(small: Store, large: Store, requests: int) -> bool:
         budget_ok = large_ms <= page.budget_ms and small_ms <= page.budget_ms
         ok = ok and ratio_ok and budget_ok
         print(
-            f"{page.label:<22} {small_ms:>9.1f} {large_ms:>9.1f} {ratio:>6.2f}x"
+            f"{page.label:<24} {small_ms:>9.1f} {large_ms:>9.1f} {ratio:>6.2f}x"
             f"  {'ok' if ratio_ok else 'MISS':<5} {page.budget_ms:>5.0f} ms"
             f"  {'PASS' if budget_ok else 'FAIL'}"
         )

@@ -40,10 +40,13 @@ def create_dashboard(
             receiver reloads its endpoints at once (as after the API's changes).
     """
     core = Core(engine, retry_after_s)
-    pages = (OverviewPage, EventPages, HistoryPages, SuppressionPages, LoginPages, EndpointPages)
+    pages = (
+        OverviewPage(core), EventPages(core), HistoryPages(core), SuppressionPages(core),
+        LoginPages(core), EndpointPages(core),
+    )  # fmt: skip
     app = Starlette(
         routes=[
-            *(route for page in pages for route in page(core).routes()),
+            *(route for page in pages for route in page.routes()),
             Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         ],
         exception_handlers=dict.fromkeys(REFUSALS, core.error),
