@@ -59,8 +59,8 @@ from mailhooks.store.schema import (
 #: Events loaded through populate; larger is more varied, and slower (~0.4 ms per event).
 SEED_EVENTS = 20_000
 #: Bump when what a cached file holds changes, so older caches are rebuilt.
-#: 2: rollups counting every copy.
-FORMAT = 2
+#: 2: rollups counting every copy. 3: `mailings` (all-time totals) instead of mailing_days.
+FORMAT = 3
 #: populate's mailings hold this many messages (MailingId "SL0000012-1000").
 MAILING_DIGITS = 7
 #: Tables preload copies; any other table with rows means the schema outgrew this module.

@@ -82,6 +82,12 @@ def test_the_overview_lists_failure_codes_mailings_and_endpoint_answers(posted: 
     assert count(page, "data-code", code) == "3"  # both failures of the fixture and this one
     assert describe_failure(int(code)).text in page
     assert count(page, "data-mailing", "SL1-2") == "4"  # the failures and the complaint
+    # The most recently active first, with its counts of all time: the deliveries' mailing
+    # (latest an hour ago) holds the one 40 days ago too.
+    deliveries = "SLNL-0-9999999-9999999"
+    assert count(page, "data-mailing", deliveries) == "5"
+    assert page.index('data-mailing="SL1-2"') < page.index(f'data-mailing="{deliveries}"')
+    assert re.search(r'data-mailing-last="SL1-2">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d<', page)
     assert count(page, "data-answer", "2xx") == "9"  # every post to json-hooks stored
     assert re.search(r'data-endpoint="json-hooks" data-answer="401">1<', page)
     assert re.search(r'data-endpoint="legacy-hooks" data-answer="2xx">0<', page)

@@ -1,12 +1,15 @@
 """Rollups equal a GROUP BY over the stored events: after any batching and duplicates, after
-the migration that fills them, after `db rebuild`; retention leaves them (both backends)."""
+the migration that fills them, after `db rebuild`; retention leaves them, and `db rebuild`
+keeps what it cannot recompute (both backends)."""
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -25,7 +28,7 @@ from mailhooks.store.rebuild import rebuild_derived
 from mailhooks.store.retention import apply_retention
 from mailhooks.store.rollups import fill_rollups
 from mailhooks.store.rows import event_row, insert_events
-from mailhooks.store.schema import EVENT_ROLLUPS, event_hours, events
+from mailhooks.store.schema import EVENT_ROLLUPS, MESSAGE_COUNT_KINDS, event_hours, events, mailings
 from tests.store.derived_support import clear
 
 T0 = datetime(2026, 5, 1, 22, 30, tzinfo=UTC)
@@ -50,9 +53,13 @@ class Spec:
 
 def post(spec: Spec) -> tuple[bytes, str]:
     at = T0 + timedelta(minutes=spec.minute or 0)
+    # An unknown Type: a Delivered sample renamed (stored as kind "unknown").
+    sampled = Kind.DELIVERED if spec.kind is Kind.UNKNOWN else spec.kind
     fields: dict[str, Any] = sample_fields(
-        spec.kind, address=spec.address, mailing_id=spec.mailing_id, occurred_at=at
+        sampled, address=spec.address, mailing_id=spec.mailing_id, occurred_at=at
     )
+    if spec.kind is Kind.UNKNOWN:
+        fields["Type"] = "Mystery"
     if spec.minute is None:
         fields.pop("DateTime", None)
     if spec.kind is Kind.FAILED:
@@ -92,12 +99,31 @@ def stored_rollups(engine: Engine) -> Rollups:
         }
 
 
-def sql_rollups(engine: Engine) -> Rollups:
-    """What `fill_rollups` (the rebuild's and the benchmarks' SQL) makes of the events."""
+def _migration_fills() -> Any:
+    """The 0007 migration module (its copy of the fill SQL), loaded from its file."""
+    path = Path(migrate.__file__).parent / "migrations/versions/0007_overview_rollups.py"
+    spec = importlib.util.spec_from_file_location("migration_0007", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+MIGRATION_0007 = _migration_fills()
+
+
+def sql_rollups(engine: Engine, *, migration: bool = False) -> Rollups:
+    """What `fill_rollups` (the rebuild's and the benchmarks' SQL) makes of the events, or
+    with `migration` what the 0007 migration's copy of it does."""
     with engine.connect() as connection, connection.begin() as transaction:
         for table in EVENT_ROLLUPS:
             connection.execute(delete(table))
-        fill_rollups(connection)
+        if migration:
+            expressions = MIGRATION_0007._EXPRESSIONS[connection.dialect.name]
+            for fill in MIGRATION_0007._FILLS:
+                connection.exec_driver_sql(fill.format(**expressions))
+        else:
+            fill_rollups(connection)
         filled = {
             table.name: sorted(tuple(row) for row in connection.execute(select(table)))
             for table in EVENT_ROLLUPS
@@ -111,10 +137,22 @@ def expected_rollups(engine: Engine) -> Rollups:
     hours: dict[tuple[Any, ...], list[Any]] = {}
     codes: dict[tuple[Any, ...], int] = {}
     domains: dict[tuple[Any, ...], list[int]] = {}
-    mailings: dict[tuple[Any, ...], list[int]] = {}
+    per_mailing: dict[str, dict[str, Any]] = {}
     with engine.connect() as connection:
         stored = connection.execute(select(events)).all()
     for e in stored:
+        if e.mailing_id:
+            row = per_mailing.setdefault(
+                e.mailing_id,
+                {"first": None, "last": None, "total": 0, "bounced": 0}
+                | {kind: 0 for kind in MESSAGE_COUNT_KINDS},
+            )
+            row["total"] += 1
+            row[e.kind] = row.get(e.kind, 0) + 1
+            row["bounced"] += e.kind == "failed" and e.failure_type == 1
+            if e.occurred_at is not None:  # counted, but moves neither time
+                row["first"] = min(row["first"] or e.occurred_at, e.occurred_at)
+                row["last"] = max(row["last"] or e.occurred_at, e.occurred_at)
         if e.occurred_at is None:
             continue
         hour = e.occurred_at.replace(minute=0, second=0, microsecond=0)
@@ -132,15 +170,15 @@ def expected_rollups(engine: Engine) -> Rollups:
             counts = domains.setdefault((day, domain), [0, 0, 0, 0])
             column = {"delivered": 0, "complaint": 3}.get(e.kind, 1 if bounced else 2)
             counts[column] += 1
-        if e.mailing_id:
-            totals = mailings.setdefault((day, e.mailing_id, e.kind), [0, 0])
-            totals[0] += 1
-            totals[1] += bounced
     return {
         "event_hours": sorted((*key, *value) for key, value in hours.items()),
         "failure_code_hours": sorted((*key, value) for key, value in codes.items()),
         "domain_days": sorted((*key, *value) for key, value in domains.items()),
-        "mailing_days": sorted((*key, *value) for key, value in mailings.items()),
+        "mailings": sorted(
+            (mailing, r["first"], r["last"], r["total"], *counts, r["bounced"])
+            for mailing, r in per_mailing.items()
+            for counts in [[r[kind] for kind in MESSAGE_COUNT_KINDS]]
+        ),
     }
 
 
@@ -153,7 +191,8 @@ def clear_all(engine: Engine) -> None:
 
 # --- any batching, any duplicates --------------------------------------------------------
 
-KINDS = [Kind.QUEUED, Kind.DELIVERED, Kind.DEFERRED, Kind.FAILED, Kind.COMPLAINT, Kind.OPEN]
+KINDS = [Kind.QUEUED, Kind.DELIVERED, Kind.DEFERRED, Kind.FAILED, Kind.COMPLAINT, Kind.OPEN,
+         Kind.UNKNOWN]  # fmt: skip
 specs = st.builds(
     Spec,
     kind=st.sampled_from(KINDS),
@@ -191,6 +230,10 @@ def test_rollups_equal_a_group_by_over_the_stored_events(
     expected = expected_rollups(engine)
     assert stored_rollups(engine) == expected
     assert sql_rollups(engine) == expected
+    assert sql_rollups(engine, migration=True) == expected
+    # Nothing was lost, so `db rebuild` gives back the same rows.
+    rebuild_derived(engine)
+    assert stored_rollups(engine) == expected == expected_rollups(engine)
 
 
 def test_raw_mode_keeps_no_rollups_and_rebuild_fills_them(engine: Engine) -> None:
@@ -229,6 +272,14 @@ def test_upgrade_fills_the_rollups_from_the_events_stored_before(database_url: s
     expected = expected_rollups(engine)
     assert stored_rollups(engine) == expected
     assert len(expected["event_hours"]) == 6 and len(expected["domain_days"]) == 3
+    # One mailing: six events with MailingId SL1, the open without a time counted too.
+    [(mailing, first, last, total, *_counts)] = expected["mailings"]
+    assert (mailing, first, last, total) == (
+        "SL1",
+        T0 + timedelta(minutes=1),
+        T0 + timedelta(minutes=24 * 60 + 3),
+        6,
+    )
     # New events add to the filled rows as the writer's upserts do.
     store(engine, [Spec(Kind.DELIVERED, 3, tag=9)], received_at=T0 + timedelta(hours=5))
     assert stored_rollups(engine) == expected_rollups(engine)
@@ -250,6 +301,11 @@ def test_rebuild_restores_the_rollups(engine: Engine) -> None:
             connection.execute(delete(table))
     rebuild_derived(engine)
     assert stored_rollups(engine) == expected == expected_rollups(engine)
+    # A mailing's total lower than its events give, its times wrong: replaced as a whole.
+    with engine.begin() as connection:
+        connection.execute(update(mailings).values(total=2, last_event_at=T0))
+    rebuild_derived(engine)
+    assert stored_rollups(engine) == expected
 
 
 def test_retention_keeps_the_counts_and_rebuild_keeps_what_it_cannot_recompute(
@@ -258,7 +314,8 @@ def test_retention_keeps_the_counts_and_rebuild_keeps_what_it_cannot_recompute(
     clear_all(engine)
     now = datetime.now(UTC).replace(minute=30, second=0, microsecond=0)
     old = now - timedelta(days=100)
-    store(engine, [Spec(Kind.DELIVERED, None, tag=1)], received_at=old)  # no time: not counted
+    # No time: not counted per hour, counted in its mailing's totals.
+    store(engine, [Spec(Kind.DELIVERED, None, tag=1)], received_at=old)
     long_ago = [Spec(Kind.DELIVERED, 0, tag=t) for t in range(3)]
     old_batch = rows(engine, long_ago, old)
     recent_batch = rows(engine, [Spec(Kind.DELIVERED, 1, tag=7)], now)
@@ -266,7 +323,8 @@ def test_retention_keeps_the_counts_and_rebuild_keeps_what_it_cannot_recompute(
         store_batch(connection, old_batch[:2] + recent_batch)
     with engine.begin() as connection:
         store_batch(connection, old_batch[2:])
-    store(engine, [Spec(Kind.FAILED, 60 * 30, 1, 2001)], received_at=old)  # expires whole
+    # Expires whole, its hour and its mailing.
+    store(engine, [Spec(Kind.FAILED, 60 * 30, 1, 2001, mailing_id="SL2")], received_at=old)
     before = stored_rollups(engine)
     apply_retention(engine, timedelta(days=30))
     assert stored_rollups(engine) == before
@@ -278,3 +336,15 @@ def test_retention_keeps_the_counts_and_rebuild_keeps_what_it_cannot_recompute(
     hours = {row[0]: row[4] for row in after["event_hours"]}
     assert hours[T0.replace(minute=0)] == 1
     assert after["failure_code_hours"] == before["failure_code_hours"]
+    # SL1 kept 5 events (one without a time) until forced; then the one left. SL2's events
+    # are all gone: its totals stay, forced or not.
+    totals = {row[0]: row[1:4] for row in before["mailings"]}
+    assert totals == {
+        "SL1": (T0, T0 + timedelta(minutes=1), 5),
+        "SL2": (T0 + timedelta(hours=30), T0 + timedelta(hours=30), 1),
+    }
+    totals = {row[0]: row[1:4] for row in after["mailings"]}
+    assert totals["SL1"] == (T0 + timedelta(minutes=1), T0 + timedelta(minutes=1), 1)
+    assert [row for row in after["mailings"] if row[0] == "SL2"] == [
+        row for row in before["mailings"] if row[0] == "SL2"
+    ]

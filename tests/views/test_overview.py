@@ -15,7 +15,7 @@ from mailhooks.protocol.events import Kind
 from mailhooks.store.endpoints import remove_endpoint
 from mailhooks.store.schema import endpoint_answers
 from mailhooks.views.overview import MIN_DOMAIN_VOLUME, overview
-from tests.store.test_rollups import Spec, endpoint_ids, store
+from tests.store.test_rollups import T0, Spec, endpoint_ids, store
 
 # T0 of test_rollups is 2026-05-01 22:30 UTC; minutes below are after it.
 SINCE = datetime(2026, 5, 1, 22, 10, tzinfo=UTC)  # counted from 22:00
@@ -103,11 +103,19 @@ def test_overview_numbers(engine: Engine) -> None:
     assert [(d.domain, d.delivered, d.bounced, d.rate) for d in result.domains] == [
         ("big.example", 20, 5, 0.2)
     ]
-    assert [(m.mailing_id, m.total, m.counts) for m in result.mailings] == [
-        ("M1", 29, {"delivered": 24, "failed": 5, "bounced": 5}),
-        ("M2", 7, {"complaint": 1, "delivered": 3, "failed": 3, "bounced": 1}),
-        ("SL1", 7, {"delivered": 7}),  # the same total: by MailingId
-    ]
+    # Mailings whose latest event is at or after 22:00, newest first, with all-time counts
+    # (M1's 4 deliveries of the previous window included; SL1's after `until` too).
+    minute = timedelta(minutes=1)
+    assert [
+        (m.mailing_id, m.total, m.counts, m.first_event_at, m.last_event_at)
+        for m in result.mailings
+    ] == [
+        ("SL1", 7, {"delivered": 7}, T0 + 215 * minute, T0 + 221 * minute),
+        ("M2", 7, {"complaint": 1, "delivered": 3, "failed": 3, "bounced": 1},
+         T0 + 20 * minute, T0 + 120 * minute),
+        ("M1", 29, {"delivered": 24, "failed": 5, "bounced": 5},
+         T0 - 120 * minute, T0 + 19 * minute),
+    ]  # fmt: skip
 
     assert result.answers_day == datetime(2026, 5, 2, tzinfo=UTC)
     assert [(e.name, e.answers, e.last_event_at) for e in result.endpoints] == [
@@ -125,6 +133,48 @@ def test_overview_numbers(engine: Engine) -> None:
     assert [
         e.name for e in overview(engine, since=SINCE, until=UNTIL, bucket="hour").endpoints
     ] == ["one"]
+
+
+def test_overview_lists_the_most_recently_active_mailings_with_their_totals_of_all_time(
+    engine: Engine,
+) -> None:
+    """Mailing Mm has one delivery at T0 + 10m minutes (M00 22:30 .. M11 00:20)."""
+    minute = timedelta(minutes=1)
+    store(engine, [Spec(Kind.DELIVERED, 10 * m, mailing_id=f"M{m:02}", tag=m) for m in range(12)])
+    later = T0 + 3 * timedelta(hours=1)
+
+    def listed(since: datetime) -> list[tuple[str, int]]:
+        found = overview(engine, since=since, until=later, bucket="hour").mailings
+        return [(m.mailing_id, m.total) for m in found]
+
+    # The 10 newest, newest first: M01 and M00 are cut.
+    assert listed(T0) == [(f"M{m:02}", 1) for m in range(11, 1, -1)]
+    # From 23:00 (23:40 taken back to its hour): the mailings active since, M03 (23:00) on.
+    assert listed(T0 + 70 * minute) == [(f"M{m:02}", 1) for m in range(11, 2, -1)]
+    assert listed(later) == []
+
+    # M00 again at 01:50, with a bounce 40 days earlier and an open without a time: it is
+    # the newest now, with everything it ever had.
+    store(engine, [
+        Spec(Kind.DELIVERED, 200, mailing_id="M00", tag=1),
+        Spec(Kind.FAILED, -40 * 24 * 60, 1, 2001, mailing_id="M00"),
+        Spec(Kind.OPEN, None, mailing_id="M00"),
+    ])  # fmt: skip
+    first, *rest = overview(engine, since=T0 + 70 * minute, until=later, bucket="hour").mailings
+    assert (first.mailing_id, first.total, first.counts) == (
+        "M00",
+        4,
+        {"delivered": 2, "failed": 1, "bounced": 1, "open": 1},
+    )
+    assert (first.first_event_at, first.last_event_at) == (
+        T0 - timedelta(days=40),
+        T0 + 200 * minute,
+    )
+    assert [m.mailing_id for m in rest] == [f"M{m:02}" for m in range(11, 2, -1)]
+
+    # The same latest event: the greater MailingId first (the index's order).
+    store(engine, [Spec(Kind.QUEUED, 300, mailing_id=name) for name in ("A", "B")])
+    assert listed(T0)[:3] == [("B", 1), ("A", 1), ("M00", 4)]
 
 
 def test_overview_of_an_empty_store(engine: Engine) -> None:
@@ -168,3 +218,7 @@ def test_overview_never_reads_events(engine: Engine) -> None:
             # Endpoints are listed whole (a handful); every rollup is searched by index.
             scans = [row[-1] for row in plan if str(row[-1]).startswith("SCAN")]
             assert all(scan.startswith("SCAN endpoints") for scan in scans), (sql, plan)
+            if re.search(r"\bFROM mailings\b", sql):
+                # Read in the index's order, so the range stops after 10 rows: no sort.
+                assert not [row for row in plan if "TEMP B-TREE" in str(row[-1])], plan
+                assert "LIMIT" in sql

@@ -125,9 +125,10 @@ def rebuild_derived(
 ) -> RebuildResult:
     """Recompute messages, addresses, policy suppressions and rollups from the stored events.
 
-    The rollups are recomputed per hour (day) from the events read anew; an hour whose
-    events retention deleted in part or in whole keeps its stored counts (see
-    `rollups.rebuild_rollups`; `force` replaces the former).
+    The rollups are recomputed per hour (day, mailing) from the events read anew; an hour
+    whose events retention deleted in part or in whole keeps its stored counts, and so does
+    a mailing's row of all-time totals (see `rollups.rebuild_rollups`; `force` replaces
+    the former).
 
     Args:
         policy: the suppression policy to replay (the settings'); defaults to the default.
@@ -212,7 +213,7 @@ def _transaction(engine: Engine, *, dry_run: bool) -> Iterator[Connection]:
             # EXCLUSIVE lets readers read; writers wait until the rebuild commits.
             connection.exec_driver_sql(
                 "LOCK TABLE events, messages, addresses, suppressions, event_hours,"
-                " failure_code_hours, domain_days, mailing_days IN EXCLUSIVE MODE"
+                " failure_code_hours, domain_days, mailings IN EXCLUSIVE MODE"
             )
         yield connection
 

@@ -1,22 +1,26 @@
-"""Rollups: counts per UTC hour or day, kept in the transaction that stores the events.
+"""Rollups: counts per UTC hour or day, and per mailing, kept in the transaction that
+stores the events.
 
-`event_hours`, `failure_code_hours`, `domain_days` and `mailing_days` (store/schema.py)
-count the events stored, so the dashboard's overview reads a bounded range of small rows
-instead of grouping `events`. Each batch's new events are folded in Python to one row per
-key, then merged by one upsert per table that adds the counts (rows in key order, tables
-always in this order, so concurrent PostgreSQL writers cannot deadlock).
+`event_hours`, `failure_code_hours`, `domain_days` and `mailings` (store/schema.py) count
+the events stored, so the dashboard's overview reads a bounded range of small rows instead
+of grouping `events`. Each batch's new events are folded in Python to one row per key, then
+merged by one upsert per table that adds the counts and keeps the earliest and latest
+times (rows in key order, tables always in this order, so concurrent PostgreSQL writers
+cannot deadlock).
 
 `fill_statements` computes the same rows from `events` in SQL (INSERT .. SELECT .. GROUP
 BY); `db rebuild` and the benchmarks' pre-loaded stores fill the tables with it, and a test
-checks that it agrees with `apply_rollups`. Events without `occurred_at` are not counted.
-Retention and purge leave the rollups as they are: they hold no address, and they count
-what was received, however long the raw events are kept.
+checks that it agrees with `apply_rollups`. Events without `occurred_at` are not counted
+per hour or day; `mailings` counts them (its times ignore them). Retention and purge leave
+the rollups as they are: they hold no address, and they count what was received, however
+long the raw events are kept.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,25 +32,31 @@ from mailhooks.store.hot_sql import CompiledStatement
 from mailhooks.store.rows import StoredEvent
 from mailhooks.store.schema import (
     EVENT_ROLLUPS,
+    MESSAGE_COUNT_KINDS,
     NO_FAILURE_CODE,
     NO_FAILURE_TYPE,
     domain_days,
     event_hours,
     failure_code_hours,
-    mailing_days,
+    mailings,
 )
 from mailhooks.store.upsert import insert_for
 
-#: The key columns of each rollup (its unique constraint); every other column is a count
-#: that an upsert adds, except `last_received_at`, which it keeps the latest of.
+#: The key columns of each rollup (its unique constraint or primary key); every other
+#: column is a count that an upsert adds, except those in LATEST and EARLIEST.
 KEYS: dict[str, tuple[str, ...]] = {
     event_hours.name: ("hour", "endpoint_id", "kind", "failure_type"),
     failure_code_hours.name: ("hour", "failure_code", "failure_type"),
     domain_days.name: ("day", "domain"),
-    mailing_days.name: ("day", "mailing_id", "kind"),
+    mailings.name: ("mailing_id",),
 }
-#: The time column of each rollup: the first of its key.
-TIME_COLUMN = {name: key[0] for name, key in KEYS.items()}
+#: Columns an upsert keeps the latest (earliest) of; NULL (an event without a time) never
+#: replaces a time.
+LATEST = frozenset({"last_received_at", "last_event_at"})
+EARLIEST = frozenset({"first_event_at"})
+#: What `db rebuild` replaces or keeps as a whole, per rollup: the first column of its key
+#: (an hour, a day, a mailing).
+BUCKET_COLUMN = {name: key[0] for name, key in KEYS.items()}
 #: Kinds counted in `domain_days` (delivered, bounced or deferred, complaints).
 DOMAIN_KINDS = frozenset({Kind.DELIVERED, Kind.FAILED, Kind.DEFERRED, Kind.COMPLAINT})
 PERMANENT = 1
@@ -87,9 +97,15 @@ def fold(stored: Iterable[StoredEvent]) -> list[tuple[Table, list[dict[str, Any]
     hours: dict[tuple[Any, ...], list[Any]] = {}
     codes: dict[tuple[Any, ...], int] = {}
     domains: dict[tuple[Any, ...], list[int]] = {}
-    mailings: dict[tuple[Any, ...], list[int]] = {}
+    per_mailing: dict[str, _MailingTotals] = {}
     for item in stored:
         event = item.event
+        if event.mailing_id:
+            totals = per_mailing.get(event.mailing_id)
+            if totals is None:
+                totals = per_mailing[event.mailing_id] = _MailingTotals()
+            permanent = event.kind is Kind.FAILED and event.failure_type == PERMANENT
+            totals.add(event.kind, event.occurred_at, bounced=permanent)
         if event.occurred_at is None:
             continue
         hour = hour_of(event.occurred_at)
@@ -120,10 +136,6 @@ def fold(stored: Iterable[StoredEvent]) -> list[tuple[Table, list[dict[str, Any]
                     counts[3] += 1
                 else:
                     counts[2] += 1
-        if event.mailing_id:
-            totals = mailings.setdefault((day, event.mailing_id, kind.value), [0, 0])
-            totals[0] += 1
-            totals[1] += bounced
     return [
         (
             event_hours,
@@ -144,13 +156,43 @@ def fold(stored: Iterable[StoredEvent]) -> list[tuple[Table, list[dict[str, Any]
             ],
         ),
         (
-            mailing_days,
+            mailings,
             [
-                _row(mailing_days, key, total=total, bounced=b)
-                for key, (total, b) in sorted(mailings.items())
+                _row(mailings, (mailing_id,), **totals.columns())
+                for mailing_id, totals in sorted(per_mailing.items())
             ],
         ),
     ]
+
+
+@dataclass(slots=True)
+class _MailingTotals:
+    """One mailing's share of a batch: a row of `mailings` to add."""
+
+    first: datetime | None = None
+    last: datetime | None = None
+    total: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)
+    bounced: int = 0
+
+    def add(self, kind: Kind, occurred_at: datetime | None, *, bounced: bool) -> None:
+        self.total += 1
+        self.bounced += bounced
+        self.kinds[kind.value] = self.kinds.get(kind.value, 0) + 1
+        if occurred_at is not None:
+            if self.first is None or occurred_at < self.first:
+                self.first = occurred_at
+            if self.last is None or occurred_at > self.last:
+                self.last = occurred_at
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            "first_event_at": self.first,
+            "last_event_at": self.last,
+            "total": self.total,
+            **{f"{kind}_count": self.kinds.get(kind, 0) for kind in MESSAGE_COUNT_KINDS},
+            "bounced": self.bounced,
+        }
 
 
 def _row(table: Table, key: tuple[Any, ...], **counts: Any) -> dict[str, Any]:
@@ -165,12 +207,15 @@ def _compiled(dialect: Dialect, table: Table) -> CompiledStatement:
     keys = KEYS[table.name]
     merged: dict[str, Any] = {}
     for column in table.columns:
-        if column.name == "last_received_at":
-            merged[column.name] = case(
-                (new[column.name] > old[column.name], new[column.name]), else_=old[column.name]
+        name = column.name
+        if name in LATEST or name in EARLIEST:
+            later = new[name] > old[name] if name in LATEST else new[name] < old[name]
+            # A NULL comparison is not true: a NULL new time keeps the old one.
+            merged[name] = case(
+                (old[name].is_(None), new[name]), (later, new[name]), else_=old[name]
             )
-        elif column.name not in keys:
-            merged[column.name] = old[column.name] + new[column.name]
+        elif name not in keys:
+            merged[name] = old[name] + new[name]
     upsert = statement.on_conflict_do_update(index_elements=[old[k] for k in keys], set_=merged)
     return CompiledStatement.of(upsert, dialect, [column.name for column in table.columns])
 
@@ -212,11 +257,14 @@ _SELECTS = {
         " AND kind IN ('delivered', 'failed', 'deferred', 'complaint')"
         " AND {has_at} AND {domain} <> '' GROUP BY 1, 2"
     ),
-    mailing_days.name: (
-        "SELECT {day}, mailing_id, kind, COUNT(*),"
-        f" SUM(CASE WHEN {_BOUNCED} THEN 1 ELSE 0 END)"
-        " FROM events WHERE occurred_at IS NOT NULL AND mailing_id IS NOT NULL"
-        " AND mailing_id <> '' GROUP BY 1, 2, 3"
+    # Events without a time count too (MIN and MAX skip their NULL).
+    mailings.name: (
+        "SELECT mailing_id, MIN(occurred_at), MAX(occurred_at), COUNT(*),"
+        + "".join(
+            f" SUM(CASE WHEN kind = '{kind}' THEN 1 ELSE 0 END)," for kind in MESSAGE_COUNT_KINDS
+        )
+        + f" SUM(CASE WHEN {_BOUNCED} THEN 1 ELSE 0 END)"
+        " FROM events WHERE mailing_id IS NOT NULL AND mailing_id <> '' GROUP BY 1"
     ),
 }
 
@@ -256,12 +304,13 @@ def _scratch_name(table: Table) -> str:
 def rebuild_rollups(connection: Connection, *, force: bool = False) -> int:
     """Recompute the rollups from the stored events; how many rows were written.
 
-    Retention deletes events but not their counts, so only the hours (days) whose stored
-    counts the remaining events can give back are replaced: a bucket whose stored total
-    is larger than its recomputed one lost events and is kept as it is, unless `force`;
-    buckets with no stored events left are always kept. FailureType read again moves
-    counts inside a bucket (failed with one type to another, bounced to deferred), so
-    those buckets are replaced.
+    Retention deletes events but not their counts, so only the buckets (hours, days, and
+    each mailing's row of all-time totals) whose stored counts the remaining events can
+    give back are replaced: a bucket whose stored total is larger than its recomputed one
+    lost events and is kept as it is, unless `force`; buckets with no stored events left
+    are always kept (a mailing whose events all expired keeps its totals and times).
+    FailureType read again moves counts inside a bucket (failed with one type to another,
+    bounced to deferred), so those buckets are replaced; in a kept bucket it does not.
     """
     for table in EVENT_ROLLUPS:
         scratch = _scratch_name(table)
@@ -272,7 +321,7 @@ def rebuild_rollups(connection: Connection, *, force: bool = False) -> int:
     fill_rollups(connection, {table.name: _scratch_name(table) for table in EVENT_ROLLUPS})
     written = 0
     for table in EVENT_ROLLUPS:
-        scratch, time = _scratch_name(table), TIME_COLUMN[table.name]
+        scratch, time = _scratch_name(table), BUCKET_COLUMN[table.name]
         if not force:
             total = _EVENTS_COUNTED[table.name]
             connection.exec_driver_sql(
@@ -297,5 +346,5 @@ _EVENTS_COUNTED = {
     event_hours.name: "total",
     failure_code_hours.name: "total",
     domain_days.name: "delivered + bounced + deferred + complaints",
-    mailing_days.name: "total",
+    mailings.name: "total",
 }

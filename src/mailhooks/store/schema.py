@@ -212,9 +212,10 @@ api_tokens = Table(
 )
 
 # --- rollups (store/rollups.py keeps them; views/overview.py reads them) -----------------
-# Counts per UTC hour or day, updated in the transaction that stores the events they count,
-# so the overview reads a few hundred small rows instead of grouping `events`. They hold no
-# address: retention and purge leave them as they are (they count what was received).
+# Counts per UTC hour or day, and per mailing, updated in the transaction that stores the
+# events they count, so the overview reads a few hundred small rows instead of grouping
+# `events`. They hold no address: retention and purge leave them as they are (they count
+# what was received).
 
 #: `failure_type` in the rollups for events without one (NULL cannot be part of a unique
 #: key that an upsert matches on); the reads map it back to None.
@@ -272,18 +273,25 @@ domain_days = Table(
     UniqueConstraint("day", "domain"),
 )
 
-#: Events per UTC day, MailingId and kind (events with a non-empty MailingId only).
-mailing_days = Table(
-    "mailing_days",
+#: Every event with a non-empty MailingId, per MailingId, over all time: one row per
+#: mailing, so the overview lists the most recently active ones by reading 10 index entries
+#: (`ix_mailings_last_event_at_mailing_id`) however many mailings and events there are.
+mailings = Table(
+    "mailings",
     metadata,
-    Column("day", UTCDateTime, nullable=False),
-    Column("mailing_id", Text, nullable=False),
-    Column("kind", String(16), nullable=False),
+    Column("mailing_id", Text, primary_key=True),
+    #: The earliest and latest `occurred_at` of its events; an event without one is counted
+    #: but moves neither (NULL: none of its events has a time).
+    Column("first_event_at", UTCDateTime, nullable=True),
+    Column("last_event_at", UTCDateTime, nullable=True),
+    #: Every event of the mailing, of any kind (unknown Types included).
     Column("total", BigInteger, nullable=False),
-    #: Of `total`, those with FailureType 1 (non-zero only for kind "failed").
+    *(Column(f"{kind}_count", BigInteger, nullable=False) for kind in MESSAGE_COUNT_KINDS),
+    #: Failed with FailureType 1 (part of `failed_count`).
     Column("bounced", BigInteger, nullable=False),
-    UniqueConstraint("day", "mailing_id", "kind"),
 )
+#: The most recently active mailings, newest first: a backward range that stops after 10.
+Index("ix_mailings_last_event_at_mailing_id", mailings.c.last_event_at, mailings.c.mailing_id)
 
 #: What the receiver answered per UTC hour and endpoint (filled by store/answers.py).
 endpoint_answers = Table(
@@ -299,4 +307,4 @@ endpoint_answers = Table(
 )
 
 #: The tables store/rollups.py keeps from the events (not `endpoint_answers`).
-EVENT_ROLLUPS = (event_hours, failure_code_hours, domain_days, mailing_days)
+EVENT_ROLLUPS = (event_hours, failure_code_hours, domain_days, mailings)

@@ -3,9 +3,14 @@ read from the rollups (store/rollups.py), never from `events`.
 
 Every query reads one index range of a rollup: hours from the window's first hour up to
 `until` (`event_hours`, `failure_code_hours`), the UTC days overlapping the window
-(`domain_days`, `mailing_days`), today's hours of `endpoint_answers`, and one index entry
-per endpoint for its last event. Hours are whole: an event counts in the window when the
-UTC hour it occurred in starts at or after the start of `since`'s hour and before `until`.
+(`domain_days`), today's hours of `endpoint_answers`, one index entry per endpoint for its
+last event, and the 10 newest entries of `mailings` by latest event. Hours are whole: an
+event counts in the window when the UTC hour it occurred in starts at or after the start
+of `since`'s hour and before `until`.
+
+Mailings are listed by recency, not volume: a top 10 by events in a window would sum every
+mailing's rows over the window, which grows with the store; the 10 most recently active
+mailings, with their totals of all time, are one index range that stops after 10 rows.
 """
 
 from __future__ import annotations
@@ -15,11 +20,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, Engine, Float, and_, cast, desc, func, select
+from sqlalchemy import Connection, Engine, Float, cast, desc, func, select
 
 from mailhooks.protocol.failure_codes import describe_failure
 from mailhooks.store.rollups import day_of, hour_of
 from mailhooks.store.schema import (
+    MESSAGE_COUNT_KINDS,
     NO_FAILURE_CODE,
     NO_FAILURE_TYPE,
     domain_days,
@@ -27,7 +33,7 @@ from mailhooks.store.schema import (
     endpoints,
     event_hours,
     failure_code_hours,
-    mailing_days,
+    mailings,
 )
 from mailhooks.views.records import Rates, StatsBucket
 
@@ -62,9 +68,15 @@ class DomainBounces(BaseModel):
 
 
 class MailingCounts(BaseModel):
+    """One mailing's events of all time (those retention deleted included)."""
+
     mailing_id: str
-    total: int
-    counts: dict[str, int] = Field(description="Events per kind; `bounced`: permanent failures")
+    total: int = Field(description="Every event of the mailing, unknown Types included")
+    counts: dict[str, int] = Field(
+        description="Events per kind (kinds with none left out); `bounced`: permanent failures"
+    )
+    first_event_at: datetime = Field(description="When its earliest event occurred")
+    last_event_at: datetime = Field(description="When its latest event occurred")
 
 
 class EndpointActivity(BaseModel):
@@ -82,11 +94,14 @@ class Overview(BaseModel):
     #: The window of the same length just before: the trend.
     previous: WindowTotals
     failure_codes: list[FailureCodeCount] = Field(description="The most frequent in the window")
-    domains_since: datetime = Field(description="First UTC day of the domain and mailing lists")
+    domains_since: datetime = Field(description="First UTC day of the domain list")
     domains: list[DomainBounces] = Field(
         description=f"Highest bounce rates among domains with >= {MIN_DOMAIN_VOLUME} sent"
     )
-    mailings: list[MailingCounts] = Field(description="The mailings with the most events")
+    mailings: list[MailingCounts] = Field(
+        description=f"The {TOP} most recently active mailings (latest event at or after the"
+        " window's start), newest first, with their counts of all time"
+    )
     answers_day: datetime = Field(description="The UTC day the endpoints' answers are of")
     endpoints: list[EndpointActivity] = Field(description="Endpoints not removed, by name")
 
@@ -102,8 +117,10 @@ def overview(
 
     Returns:
         An `Overview`; its previous window is as long and ends where this one starts.
-        Domains and mailings cover the UTC days overlapping the window; the endpoints'
-        answers are those of the UTC day of `until`.
+        Domains cover the UTC days overlapping the window; mailings are those whose latest
+        event occurred at or after the window's start (a later one, even after `until`,
+        keeps a mailing listed), with all-time counts; the endpoints' answers are those of
+        the UTC day of `until`.
 
     Raises:
         ValueError: an unknown bucket or a naive datetime.
@@ -126,7 +143,7 @@ def overview(
             failure_codes=_failure_codes(connection, start, until),
             domains_since=first_day,
             domains=_domains(connection, first_day, until),
-            mailings=_mailings(connection, first_day, until),
+            mailings=_mailings(connection, start),
             answers_day=day_of(until - timedelta(microseconds=1)),
             endpoints=_endpoints(connection, day_of(until - timedelta(microseconds=1))),
         )
@@ -232,37 +249,29 @@ def _domains(connection: Connection, first_day: datetime, until: datetime) -> li
     ]
 
 
-def _mailings(connection: Connection, first_day: datetime, until: datetime) -> list[MailingCounts]:
-    in_days = and_(mailing_days.c.day >= first_day, mailing_days.c.day < until)
-    total = func.sum(mailing_days.c.total).label("total")
-    top = connection.execute(
-        select(mailing_days.c.mailing_id, total)
-        .where(in_days)
-        .group_by(mailing_days.c.mailing_id)
-        .order_by(desc(total), mailing_days.c.mailing_id)
+def _mailings(connection: Connection, since: datetime) -> list[MailingCounts]:
+    """The newest TOP of `mailings` by latest event, back to `since`: a backward range of
+    ix_mailings_last_event_at_mailing_id, in its order, so it stops after TOP rows."""
+    query = (
+        select(mailings)
+        .where(mailings.c.last_event_at >= since)
+        .order_by(desc(mailings.c.last_event_at), desc(mailings.c.mailing_id))
         .limit(TOP)
-    ).all()
-    if not top:
-        return []
-    counts: dict[str, dict[str, int]] = {mailing: {} for mailing, _ in top}
-    per_kind = (
-        select(
-            mailing_days.c.mailing_id,
-            mailing_days.c.kind,
-            func.sum(mailing_days.c.total),
-            func.sum(mailing_days.c.bounced),
-        )
-        .where(in_days, mailing_days.c.mailing_id.in_(list(counts)))
-        .group_by(mailing_days.c.mailing_id, mailing_days.c.kind)
     )
-    for mailing, kind, kind_total, bounced in connection.execute(per_kind):
-        counts[mailing][kind] = int(kind_total)
-        if bounced:
-            counts[mailing]["bounced"] = counts[mailing].get("bounced", 0) + int(bounced)
-    return [
-        MailingCounts(mailing_id=mailing, total=int(events), counts=counts[mailing])
-        for mailing, events in top
-    ]
+    listed = []
+    for row in connection.execute(query):
+        counts = {kind: row._mapping[f"{kind}_count"] for kind in MESSAGE_COUNT_KINDS}
+        counts["bounced"] = row.bounced
+        listed.append(
+            MailingCounts(
+                mailing_id=row.mailing_id,
+                total=row.total,
+                counts={name: int(count) for name, count in counts.items() if count},
+                first_event_at=row.first_event_at,
+                last_event_at=row.last_event_at,
+            )
+        )
+    return listed
 
 
 def _endpoints(connection: Connection, today: datetime) -> list[EndpointActivity]:
