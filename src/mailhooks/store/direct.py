@@ -28,6 +28,7 @@ SCHEMA_REVISIONS = (
     "0005_event_ids_only_grow",
     "0006_failure_type_reading",
     "0007_overview_rollups",
+    "0008_suppression_list_order",
 )
 SCHEMA_HEAD = SCHEMA_REVISIONS[-1]
 

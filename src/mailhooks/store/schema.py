@@ -182,6 +182,12 @@ suppressions = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 Index("ix_suppressions_address", suppressions.c.address)
+#: The list in its shown order, newest change first, read a page at a time (0008).
+Index(
+    "ix_suppressions_updated_at_address_hash",
+    suppressions.c.updated_at,
+    suppressions.c.address_hash,
+)
 
 #: Every change to `suppressions`, kept for audit.
 suppression_history = Table(

@@ -101,7 +101,7 @@ def suppression_page(
     query = (
         select(table)
         .where(*conditions)
-        .order_by(table.c.updated_at.desc(), table.c.address_hash)
+        .order_by(table.c.updated_at.desc(), table.c.address_hash.desc())
         .offset(offset)
         .limit(limit)
     )
@@ -129,7 +129,7 @@ def suppression_chunks(
             table.c.source_event_id, table.c.updated_at,
         )
         .where(*_suppression_conditions(address, active, reason))
-        .order_by(table.c.updated_at.desc(), table.c.address_hash)
+        .order_by(table.c.updated_at.desc(), table.c.address_hash.desc())
     )  # fmt: skip
     with engine.connect() as connection:
         result = connection.execution_options(stream_results=True, yield_per=chunk).execute(query)
