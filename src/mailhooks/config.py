@@ -7,6 +7,8 @@ from datetime import timedelta
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mailhooks.protocol.answers import RETRY_AFTER_S
+from mailhooks.protocol.webhook import BODY_MAX_BYTES
 from mailhooks.store.location import default_database_url
 from mailhooks.store.suppressions import SuppressionPolicy
 
@@ -28,9 +30,9 @@ class Settings(BaseSettings):
     #: Longest a post waits for its commit before it is answered 503.
     commit_timeout_s: float = Field(default=10.0, gt=0)
     #: Retry-After (seconds) sent with every 503.
-    retry_after_s: int = Field(default=5, ge=0)
+    retry_after_s: int = Field(default=RETRY_AFTER_S, ge=0)
     #: Bodies larger than this are answered 413 (SocketLabs events are a few KB).
-    body_max_bytes: int = Field(default=256 * 1024, ge=1024)
+    body_max_bytes: int = Field(default=BODY_MAX_BYTES, ge=1024)
     #: How often a running server re-reads endpoints and keys (CLI changes apply within this).
     endpoint_refresh_s: float = Field(default=2.0, gt=0)
     #: ServerId of the `default` endpoint created on a first start.

@@ -33,6 +33,13 @@ class UnsupportedMediaType(MailhooksError):
 class BodyTooLarge(MailhooksError):
     status_code = 413
 
+    @classmethod
+    def over(cls, limit: int, size: int | str | None = None) -> BodyTooLarge:
+        """The error for a body over `limit` bytes; `size` when it is known up front."""
+        if size is None:
+            return cls(f"body is over the {limit}-byte limit")
+        return cls(f"body of {size} bytes is over the {limit}-byte limit")
+
 
 class AuthError(MailhooksError):
     """SecretKey or ServerId do not match the endpoint; the message names the check only."""
@@ -48,6 +55,11 @@ class NotFound(MailhooksError):
 
 class UnknownEndpoint(NotFound):
     """A post to /hooks/{name} for a name no endpoint has."""
+
+    @classmethod
+    def named(cls, name: str) -> UnknownEndpoint:
+        """The error for `name`, shown cut to 100 characters."""
+        return cls(f"no endpoint named {name[:100]!r}")
 
 
 class Conflict(MailhooksError):

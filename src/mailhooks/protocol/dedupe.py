@@ -18,6 +18,14 @@ def dedupe_key(endpoint_id: int, event: Event) -> bytes:
     The time prefix keeps new keys near the right edge of the UNIQUE index: a purely
     random key made each insert dirty a random page (4x the WAL per row, measured).
     Field names are lower-cased and sorted, so only the content counts, not its order.
+    SecretKey is not among the fields, so a retry sent after a key rotation has the same key.
+
+    Args:
+        endpoint_id: the endpoint's number (the store's id; `EndpointConfig.endpoint_id`).
+        event: the parsed event.
+
+    Returns:
+        24 bytes (`DEDUPE_KEY_BYTES`), equal for equal events on the same endpoint.
     """
     canonical = orjson.dumps(
         {key.lower(): value for key, value in event.fields.items()},

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 
 class FailureCategory(enum.StrEnum):
+    """Why a message failed, from FailureCode's thousands digit (not whether for good)."""
+
     #: 1xxx: the message was refused (blocklist, content, volume...).
     MESSAGE_REJECTED = "message_rejected"
     #: 2xxx: the address is invalid or gone.
@@ -26,6 +28,8 @@ class FailureCategory(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class FailureCode:
+    """A FailureCode explained: the code, its category and a short text in English."""
+
     code: int | None
     category: FailureCategory
     text: str
@@ -75,7 +79,15 @@ _GROUPS: dict[int, FailureCategory] = {
 
 
 def describe_failure(code: int | None) -> FailureCode:
-    """Category and text for a FailureCode; unknown codes get a readable fallback."""
+    """Category and text for a FailureCode; unknown codes get a readable fallback.
+
+    Args:
+        code: `Event.failure_code` (None when the event carried none).
+
+    Returns:
+        The code with its category (`invalid_address` for 2xxx...) and text
+        (`unknown code N` for a code outside SocketLabs' table).
+    """
     if code is None:
         return FailureCode(None, FailureCategory.UNKNOWN, "no failure code given")
     category = (

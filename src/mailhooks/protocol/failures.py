@@ -11,6 +11,7 @@ Events are stored with the canonical meaning: 0 temporary, 1 permanent, 2 suppre
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
 from collections.abc import Mapping
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from mailhooks.protocol.events import FailureType, WireFormat
+from mailhooks.protocol.events import Event, FailureType, WireFormat
 
 
 class FailureTypeZero(enum.StrEnum):
@@ -148,3 +149,20 @@ def evidence_agrees(failure_type: int | None, smtp_class: int | None) -> bool | 
     ):
         return None
     return (failure_type == FailureType.PERMANENT) == (smtp_class == 5)
+
+
+def read_failed(event: Event, zero: FailureTypeZero) -> tuple[Event, SmtpEvidence | None]:
+    """A Failed event with its FailureType read the endpoint's way, and its SMTP evidence.
+
+    Args:
+        event: a parsed Failed event (its FailureType as the parser read it).
+        zero: what FailureType 0 means on the endpoint.
+
+    Returns:
+        The event with the canonical FailureType (0 temporary, 1 permanent, 2 suppressed;
+        the value as sent stays in `fields`), and the evidence, or None without any.
+    """
+    canonical = canonical_failure_type(event.fields, event.failure_type, zero)
+    if canonical != event.failure_type:
+        event = dataclasses.replace(event, failure_type=canonical)
+    return event, smtp_evidence(event.fields)

@@ -61,7 +61,25 @@ def sample_fields(
     mailing_id: str = "SL5233439-5474023",
     occurred_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """The fields of one notification of `kind`, in wire order and casing."""
+    """The fields of one notification of `kind`, in wire order and casing.
+
+    Args:
+        kind: any of `SAMPLE_KINDS` (every kind SocketLabs sends).
+        wire_format: JSON (Event Webhook) or FORM (legacy): sets the DateTime format and
+            whether SubaccountId and Data are present.
+        secret: the SecretKey to carry.
+        server_id: the ServerId to carry.
+        address: the recipient.
+        message_id: the MessageId.
+        mailing_id: the MailingId.
+        occurred_at: the event's time (now by default).
+
+    Returns:
+        The fields, as a dict to change before `encode`.
+
+    Raises:
+        KeyError: `kind` is `Kind.UNKNOWN`.
+    """
     if kind is Kind.VALIDATION:
         return {"Type": "Validation", "ServerId": server_id, "SecretKey": secret}
     moment = occurred_at or datetime.now(UTC)
@@ -138,7 +156,15 @@ def _specific_fields(kind: Kind, address: str) -> dict[str, Any]:
 
 
 def encode(fields: dict[str, Any], wire_format: WireFormat) -> tuple[bytes, str]:
-    """The body and Content-Type for `fields` in the given wire format."""
+    """The body and Content-Type for `fields` in the given wire format.
+
+    Args:
+        fields: the notification's fields (`sample_fields`, changed as you like).
+        wire_format: JSON, or FORM (url-encoded; nested values such as Data are left out).
+
+    Returns:
+        (body, Content-Type), ready to post or to pass to `mailhooks.receive`.
+    """
     if wire_format is WireFormat.JSON:
         return orjson.dumps(fields), JSON_CONTENT_TYPE
     flat = {key: value for key, value in fields.items() if not isinstance(value, dict | list)}
@@ -148,5 +174,17 @@ def encode(fields: dict[str, Any], wire_format: WireFormat) -> tuple[bytes, str]
 def sample_body(
     kind: Kind, wire_format: WireFormat = WireFormat.JSON, **options: Any
 ) -> tuple[bytes, str]:
-    """Shortcut: `encode(sample_fields(kind, ...))`."""
+    """A realistic post of `kind`: `encode(sample_fields(kind, ...))`.
+
+    Args:
+        kind: any of `SAMPLE_KINDS`.
+        wire_format: JSON (Event Webhook) or FORM (legacy).
+        **options: `sample_fields`' keywords (secret, server_id, address, ...).
+
+    Returns:
+        (body, Content-Type).
+
+    Raises:
+        KeyError: `kind` is `Kind.UNKNOWN`.
+    """
     return encode(sample_fields(kind, wire_format=wire_format, **options), wire_format)

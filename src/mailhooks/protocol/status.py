@@ -19,6 +19,8 @@ from mailhooks.protocol.events import Event, FailureType, Kind
 
 
 class Status(enum.StrEnum):
+    """A message's status; `RANK` orders them (the higher wins)."""
+
     QUEUED = "queued"
     DEFERRED = "deferred"
     DELIVERED = "delivered"
@@ -100,6 +102,14 @@ class MessageState:
 
     @classmethod
     def of(cls, event: Event) -> MessageState:
+        """The state of a message that has only this event.
+
+        Args:
+            event: one event of the message.
+
+        Returns:
+            Its status, flags, times and counts.
+        """
         moment = event.occurred_at
         return cls(
             status=event_status(event.kind, event.failure_type),
@@ -112,6 +122,14 @@ class MessageState:
         )
 
     def merge(self, other: MessageState) -> MessageState:
+        """Both states together; commutative and associative, so order never matters.
+
+        Args:
+            other: the state of more events of the same message.
+
+        Returns:
+            The combined state.
+        """
         counts = dict(self.counts)
         for kind, count in other.counts.items():
             counts[kind] = counts.get(kind, 0) + count
@@ -128,9 +146,47 @@ class MessageState:
 
 
 def fold(events: Iterable[Event]) -> MessageState:
+    """The state of one message's events; `message_state` is its public name."""
     state = MessageState()
     for event in events:
         state = state.merge(MessageState.of(event))
+    return state
+
+
+def message_state(events: Iterable[Event]) -> MessageState:
+    """What the events of one message (ServerId, MailingId, MessageId, address) say.
+
+    Order-independent: any order of the same events gives the same state, so events can
+    be folded as they arrive (`state.merge(MessageState.of(event))`) or all at once.
+
+    Args:
+        events: the message's events, in any order; give Failed events with their
+            FailureType read the endpoint's way (as `mailhooks.receive` returns them).
+
+    Returns:
+        The status (highest rank wins: complained > bounced > suppressed > delivered >
+        deferred > queued; None for engagement only), the open/click/unsubscribe flags,
+        first and last event times and counts per kind.
+    """
+    return fold(events)
+
+
+def address_state(events: Iterable[Event]) -> AddressState:
+    """What the events of one address say: its latest status and its failure counts.
+
+    Order-independent, like `message_state`: the latest event's status wins, at the same
+    instant the higher rank.
+
+    Args:
+        events: the address's events, in any order (FailureType read the endpoint's way).
+
+    Returns:
+        The last status and when, permanent and temporary failure and complaint counts,
+        and the time of the last of each.
+    """
+    state = AddressState()
+    for event in events:
+        state = state.merge(AddressState.of(event))
     return state
 
 
@@ -157,6 +213,14 @@ class AddressState:
 
     @classmethod
     def of(cls, event: Event) -> AddressState:
+        """The state of an address that has only this event.
+
+        Args:
+            event: one event sent to the address.
+
+        Returns:
+            Its status and counts.
+        """
         status = event_status(event.kind, event.failure_type)
         moment = event.occurred_at
         permanent = event.kind is Kind.FAILED and event.failure_type == FailureType.PERMANENT
@@ -174,6 +238,14 @@ class AddressState:
         )
 
     def merge(self, other: AddressState) -> AddressState:
+        """Both states together; commutative and associative, so order never matters.
+
+        Args:
+            other: the state of more events of the same address.
+
+        Returns:
+            The combined state.
+        """
         newer = other if _status_key(other) > _status_key(self) else self
         return AddressState(
             last_status=newer.last_status,

@@ -139,7 +139,7 @@ class Receiver:
         if endpoint is None and await self.registry.reload_after_miss():
             endpoint = self.registry.get(name)
         if endpoint is None:
-            raise UnknownEndpoint(f"no endpoint named {name!r}")
+            raise UnknownEndpoint.named(name)
         return endpoint
 
     @staticmethod
@@ -204,13 +204,13 @@ class Receiver:
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"body of {declared} bytes is over the {limit}-byte limit")
+        raise BodyTooLarge.over(limit, declared)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge(f"body is over the {limit}-byte limit")
+            raise BodyTooLarge.over(limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
