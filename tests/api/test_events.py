@@ -135,6 +135,13 @@ EVENT_FILTERS: list[tuple[str, dict[str, Any], Callable[[Sent], bool]]] = [
      lambda s: T0 + HOUR <= s.at < T0 + 5 * HOUR),
     ("combined", {"kind": "failed", "mailing_id": OTHER_MAILING, "address": "ERIN@example.com"},
      lambda s: s.label == "d-unknown-code"),
+    ("failure_type", {"failure_type": 1},
+     lambda s: s.label in {"a-bounce", "d-unknown-code", "g-bounce"}),
+    ("failure_type-suppressed", {"failure_type": 2}, lambda s: s.label == "e-suppressed"),
+    ("failure_code", {"failure_code": 2001}, lambda s: s.label == "g-bounce"),
+    ("failure_code-and-type", {"failure_code": 3001, "failure_type": 1}, lambda s: False),
+    ("domain", {"domain": "Example.COM", "endpoint": "legacy"}, lambda s: s.endpoint == "legacy"),
+    ("domain-suffix-only", {"domain": "ample.com"}, lambda s: False),
 ]  # fmt: skip
 
 
@@ -149,6 +156,16 @@ def test_each_event_filter(
     page = api.ok("/v1/events", **params)
     assert [event["id"] for event in page["events"]] == newest_first(api, matches)
     assert page["next_cursor"] is None
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"failure_type": 3}, {"failure_type": "hard"}, {"failure_code": -1}, {"domain": "a@b.com"},
+     {"domain": ""}, {"domain": "a" * 254}],
+)  # fmt: skip
+def test_bad_failure_and_domain_filters_are_a_400(api: Api, params: dict[str, Any]) -> None:
+    for path in ("/v1/events", "/v1/export", "/v1/stats"):
+        assert_one_line_error(api.get(path, **params), 400, next(iter(params)))
 
 
 def test_filters_are_really_applied(api: Api) -> None:

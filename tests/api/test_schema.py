@@ -377,7 +377,7 @@ def test_the_spec_lists_every_operation_with_its_parameters(live: Live) -> None:
     } <= set(published)
     listing = spec["paths"]["/v1/events"]["get"]
     assert {parameter["name"] for parameter in listing["parameters"]} == {
-        "kind", "endpoint", "address", "message_id", "mailing_id", "since", "until", "limit",
-        "cursor",
+        "kind", "endpoint", "address", "message_id", "mailing_id", "since", "until",
+        "failure_type", "failure_code", "domain", "limit", "cursor",
     }  # fmt: skip
     assert all(item[method].get("security") for item in spec["paths"].values() for method in item)

@@ -14,7 +14,12 @@ from mailhooks.store.queries import EventFilter
 #: Most items one page may hold.
 MAX_PAGE = 1000
 #: The query parameters of `event_filter`.
-FILTERS = frozenset({"kind", "endpoint", "address", "message_id", "mailing_id", "since", "until"})
+FILTERS = frozenset(
+    {"kind", "endpoint", "address", "message_id", "mailing_id", "since", "until"}
+    | {"failure_type", "failure_code", "domain"}
+)
+#: Longest domain name DNS allows.
+MAX_DOMAIN = 253
 
 
 def store(request: Request) -> Engine:
@@ -34,6 +39,22 @@ def event_filter(
     mailing_id: str | None = None,
     since: Annotated[datetime | None, Query(description="occurred at or after (with zone)")] = None,
     until: Annotated[datetime | None, Query(description="occurred before (with zone)")] = None,
+    failure_type: Annotated[
+        int | None,
+        Query(ge=0, le=2, description="0 temporary, 1 permanent, 2 suppressed; implies failed"),
+    ] = None,
+    failure_code: Annotated[
+        int | None, Query(ge=0, lt=2**63, description="FailureCode; implies kind failed")
+    ] = None,
+    domain: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=MAX_DOMAIN,
+            pattern=r"^[^@]+$",
+            description="recipient domain: addresses ending with @domain (case-blind)",
+        ),
+    ] = None,
 ) -> EventFilter:
     """The event filters shared by listing, stats and export."""
     return EventFilter(
@@ -44,6 +65,9 @@ def event_filter(
         mailing_id=mailing_id,
         since=_utc("since", since),
         until=_utc("until", until),
+        failure_type=failure_type,
+        failure_code=failure_code,
+        domain=domain,
     )
 
 

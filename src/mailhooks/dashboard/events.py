@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 from mailhooks.dashboard.core import KIND_ORDER, Core, Session
 from mailhooks.dashboard.requests import only
 from mailhooks.dashboard.search import BadQuery, parse_events_query
+from mailhooks.protocol.events import FailureType
 from mailhooks.views import reads
 from mailhooks.views.export import csv_lines
 
@@ -24,6 +25,11 @@ PAGE_SIZE = 50
 LIVE_BATCH = 100
 #: How often the events list's first page asks for newer events (milliseconds).
 LIVE_POLL_MS = 3000
+#: The events list counts its matching events up to this many and shows "more than" beyond:
+#: a filter with no index (a domain) would otherwise count a store of 10^6 events whole.
+COUNT_CAP = 10_000
+#: FailureType choices of the filter form, as stored on events.
+FAILURE_TYPES = [(ft.value, ft.name.lower()) for ft in FailureType]
 
 
 class EventPages:
@@ -50,7 +56,7 @@ class EventPages:
                 engine, asked.where, before_id=asked.before_id, limit=PAGE_SIZE + 1
             )
         )
-        matching = await run_in_threadpool(reads.event_count, engine, asked.where)
+        matching = await run_in_threadpool(reads.event_count_upto, engine, asked.where, COUNT_CAP)
         page, more = found[:PAGE_SIZE], len(found) > PAGE_SIZE
         kept = [(k, v) for k, v in request.query_params.multi_items() if k != "before_id"]
         next_query = urlencode([*kept, ("before_id", str(page[-1].id))]) if more else None
@@ -61,7 +67,8 @@ class EventPages:
         }
         return self.core.render(
             request, "events.html", current, events=page, next_query=next_query,
-            first_query=urlencode(kept), matching=matching,
+            first_query=urlencode(kept), matching=min(matching, COUNT_CAP),
+            capped=matching > COUNT_CAP, failure_types=FAILURE_TYPES,
             search=asked.search, filters=shown, kinds=KIND_ORDER, where=asked.where,
             paged=asked.before_id is not None, poll_ms=LIVE_POLL_MS,
         )  # fmt: skip

@@ -11,11 +11,13 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from mailhooks.protocol.events import Kind
+from mailhooks.protocol.events import FailureType, Kind
 from mailhooks.store.queries import EventFilter
 
 #: Longest value any parameter or search term may have: longer ones can match nothing.
 MAX_VALUE = 1000
+#: Longest domain name DNS allows.
+MAX_DOMAIN = 253
 #: The search box's `key:` words and the filter field each one sets.
 SEARCH_KEYS = {
     "to": "address",
@@ -25,6 +27,9 @@ SEARCH_KEYS = {
     "endpoint": "endpoint",
     "before": "until",
     "after": "since",
+    "domain": "domain",
+    "failure": "failure_type",
+    "code": "failure_code",
 }
 #: Query parameters of the events page besides the filter fields.
 EVENTS_PARAMS = frozenset({"q", "before_id"})
@@ -61,6 +66,35 @@ def parse_kind(value: str) -> str:
         raise BadQuery(f"unknown kind {value!r} (one of {known})") from None
 
 
+def parse_failure_type(value: str) -> int:
+    """A FailureType as stored: its number (0, 1, 2) or its name (`permanent`)."""
+    text = value.strip().lower()
+    for failure_type in FailureType:
+        if text in (str(failure_type.value), failure_type.name.lower()):
+            return failure_type.value
+    known = ", ".join(f"{ft.value} {ft.name.lower()}" for ft in FailureType)
+    raise BadQuery(f"unknown failure type {value!r} (one of {known})")
+
+
+def parse_failure_code(label: str, value: str) -> int:
+    text = value.strip()
+    if not text.isascii() or not text.isdigit() or int(text) >= 2**63:
+        raise BadQuery(f"{label} must be a whole number below 2**63, like 5001")
+    return int(text)
+
+
+def parse_domain(label: str, value: str) -> str:
+    """A recipient domain (`example.com`; a leading `@` is dropped), lower-cased."""
+    text = value.strip().removeprefix("@").lower()
+    if not text:
+        raise BadQuery(f"{label} is empty")
+    if "@" in text:
+        raise BadQuery(f"{label} is the part after @, like example.com")
+    if len(text) > MAX_DOMAIN:
+        raise BadQuery(f"{label} is longer than {MAX_DOMAIN} characters")
+    return text
+
+
 def parse_moment(name: str, value: str) -> datetime:
     """A date (`2026-11-01`, midnight UTC) or a time (`2026-11-01T08:00`, UTC unless zoned)."""
     text = value.strip()
@@ -88,6 +122,12 @@ def _set(where: EventFilter, field: str, value: str, label: str) -> EventFilter:
         parsed = parse_kind(value)
     elif field in ("since", "until"):
         parsed = parse_moment(label, value)
+    elif field == "failure_type":
+        parsed = parse_failure_type(value)
+    elif field == "failure_code":
+        parsed = parse_failure_code(label, value)
+    elif field == "domain":
+        parsed = parse_domain(label, value)
     else:
         if not value.strip():
             raise BadQuery(f"{label} is empty")
@@ -96,7 +136,8 @@ def _set(where: EventFilter, field: str, value: str, label: str) -> EventFilter:
 
 
 def parse_search(text: str, where: EventFilter | None = None) -> EventFilter:
-    """The search box: `to:ADDRESS kind:KIND mailing:ID message:ID before:DATE after:DATE`.
+    """The search box: `to:ADDRESS kind:KIND mailing:ID message:ID before:DATE after:DATE
+    domain:DOMAIN failure:TYPE code:CODE`.
 
     A word without a key is an address. Words are separated by spaces; values hold none.
     """
@@ -110,6 +151,9 @@ def parse_search(text: str, where: EventFilter | None = None) -> EventFilter:
         else:
             keys = ", ".join(f"{name}:" for name in SEARCH_KEYS)
             raise BadQuery(f"unknown search word {key + ':'!r} (use {keys} or an address)")
+    failure_given = where.failure_type is not None or where.failure_code is not None
+    if failure_given and where.kind not in (None, Kind.FAILED.value):
+        raise BadQuery(f"failure type and code are on failed events only, not {where.kind}")
     return where
 
 

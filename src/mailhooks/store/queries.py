@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, case, fu
 from sqlalchemy.sql.expression import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
-from mailhooks.protocol.events import FailureType
+from mailhooks.protocol.events import FailureType, Kind
 from mailhooks.protocol.values import normalise_address
 from mailhooks.store.schema import addresses, endpoints, events, messages
 
@@ -39,6 +39,15 @@ EVENT_COLUMNS = (
 
 @dataclass(frozen=True, slots=True)
 class EventFilter:
+    """Which events a listing, count, stats or export covers; None matches any.
+
+    `failure_type` (0 temporary, 1 permanent, 2 suppressed, as the endpoint read it) and
+    `failure_code` are stored on Failed events only, so either one without `kind` implies
+    `kind="failed"` (`event_query`): the newest Failed events are then read through
+    `ix_events_kind_id` instead of the whole table. `domain` is the recipient's domain
+    (events whose address ends with "@" + domain, case-blind); no index serves a suffix.
+    """
+
     kind: str | None = None
     endpoint: str | None = None
     address: str | None = None
@@ -46,6 +55,16 @@ class EventFilter:
     mailing_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    failure_type: int | None = None
+    failure_code: int | None = None
+    domain: str | None = None
+
+    @property
+    def implied_kind(self) -> str | None:
+        """`kind`, or "failed" when only a failure type or code is given."""
+        if self.kind is None and (self.failure_type is not None or self.failure_code is not None):
+            return Kind.FAILED.value
+        return self.kind
 
 
 #: On SQLite, a time range holding more events than this is listed by reading ids newest
@@ -67,8 +86,8 @@ def event_query(
     query = select(*columns).select_from(events)
     if where.endpoint is not None or any(_names_endpoint(column) for column in columns):
         query = query.join(endpoints, endpoints.c.id == events.c.endpoint_id)
-    if where.kind is not None:
-        query = query.where(events.c.kind == where.kind)
+    if where.implied_kind is not None:
+        query = query.where(events.c.kind == where.implied_kind)
     if where.endpoint is not None:
         query = query.where(endpoints.c.name == where.endpoint)
     if where.address is not None:
@@ -77,6 +96,14 @@ def event_query(
         query = query.where(events.c.message_id == where.message_id)
     if where.mailing_id is not None:
         query = query.where(events.c.mailing_id == where.mailing_id)
+    if where.failure_type is not None:
+        query = query.where(events.c.failure_type == where.failure_type)
+    if where.failure_code is not None:
+        query = query.where(events.c.failure_code == where.failure_code)
+    if where.domain is not None:
+        # Addresses are stored lower-cased; autoescape keeps `%`, `_` (and `/`) literal.
+        suffix = "@" + where.domain.strip().lower()
+        query = query.where(events.c.address.endswith(suffix, autoescape=True))
     occurred_at = events.c.occurred_at if time_index else _unindexed(events.c.occurred_at)
     if where.since is not None:
         query = query.where(occurred_at >= where.since)
@@ -119,7 +146,7 @@ def _wide_time_range(connection: Connection, where: EventFilter) -> bool:
         return False
     if any(
         value is not None
-        for value in (where.kind, where.address, where.message_id, where.mailing_id)
+        for value in (where.implied_kind, where.address, where.message_id, where.mailing_id)
     ):
         return False
     in_range = select(events.c.id)
@@ -237,6 +264,18 @@ def event_counts(
 def count_events(engine: Engine, where: EventFilter) -> int:
     with engine.connect() as connection:
         return int(connection.execute(event_query([func.count(events.c.id)], where)).scalar_one())
+
+
+def count_events_upto(engine: Engine, where: EventFilter, cap: int) -> int:
+    """Matching events, counted up to `cap + 1` at most: a result above `cap` means "more".
+
+    `SELECT count(*) FROM (SELECT id ... LIMIT cap + 1)`: reading stops once the count is
+    known to pass `cap`, so a broad filter with no index of its own (a domain) never counts
+    a whole large table. Fewer matches than `cap` are still found by reading until the end.
+    """
+    matching = event_query([events.c.id], where).limit(cap + 1).subquery()
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(matching)).scalar_one())
 
 
 def stream_events(

@@ -198,6 +198,11 @@ def event_count(engine: Engine, where: EventFilter) -> int:
     return queries.count_events(engine, where)
 
 
+def event_count_upto(engine: Engine, where: EventFilter, cap: int) -> int:
+    """How many events match, counting no further than `cap + 1` (above `cap`: "more")."""
+    return queries.count_events_upto(engine, where, cap)
+
+
 def export_chunks(engine: Engine, where: EventFilter) -> Iterator[list[dict[str, object]]]:
     """Every matching event, oldest first, in chunks for the export encoders."""
     return queries.stream_events(engine, where)

@@ -7,7 +7,7 @@
   if (!table) return;
   const body = table.tBodies[0];
   const every = Number(table.dataset.liveMs) || 3000;
-  const count = document.querySelector('[data-count="matching"]');
+  const count = document.querySelector('[data-count="matching"]:not([data-capped])');
 
   function topId() {
     const row = body.querySelector("tr[data-event-id]");
