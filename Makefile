@@ -34,7 +34,7 @@ lint: $(VENV)/.synced
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(VENV)/.synced
-	$(VENV)/bin/mypy --strict src
+	$(VENV)/bin/mypy --strict src examples/typed_core.py
 
 check: lint typecheck test
 
