@@ -298,7 +298,7 @@ def _plain(row: Any) -> dict[str, Any]:
 EVIDENCE_WINDOW = timedelta(days=7)
 #: Most Failed events the evidence counts are read from, newest first: enough to show a
 #: misread FailureType, few enough that reading them costs the same on any store.
-EVIDENCE_SAMPLE = 5_000
+EVIDENCE_SAMPLE = 1_000
 
 
 def evidence_since() -> datetime:
