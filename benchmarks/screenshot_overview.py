@@ -17,6 +17,7 @@ import argparse
 import random
 import sys
 import tempfile
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from playwright.sync_api import sync_playwright
 
 from mailhooks.protocol.events import Kind, WireFormat
 from mailhooks.protocol.samples import encode, sample_fields
+from mailhooks.receiver.answer_tally import FLUSH_INTERVAL_S
 from mailhooks.store.engine import create_store_engine
 from mailhooks.store.tokens import Scope, create_token
 
@@ -115,7 +117,14 @@ def capture(base_url: str, token: str, out: Path) -> None:
             page.fill("#token", token)
             page.click("button[type=submit]")
             page.wait_for_url(f"{base_url}/ui/")
-            page.goto(f"{base_url}/ui/?range=24h")
+            # The receiver writes its answer counts every few seconds: wait for the posts'.
+            deadline = time.monotonic() + 3 * FLUSH_INTERVAL_S
+            while True:
+                page.goto(f"{base_url}/ui/?range=24h")
+                answered = page.locator('[data-answer="2xx"]').first.inner_text()
+                if answered != "0" or time.monotonic() > deadline:
+                    break
+                time.sleep(1)
             out.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(out), full_page=True)
         finally:
