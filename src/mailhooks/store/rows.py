@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,7 +12,7 @@ from sqlalchemy import Connection, bindparam, case, update
 
 from mailhooks.protocol.dedupe import dedupe_key
 from mailhooks.protocol.events import Event, Kind, Notification
-from mailhooks.protocol.failures import FailureTypeZero, canonical_failure_type, smtp_evidence
+from mailhooks.protocol.failures import FailureTypeZero, read_failed
 from mailhooks.store.hot_sql import driver_value, multi_row_insert, placeholder
 from mailhooks.store.schema import events
 
@@ -66,10 +65,7 @@ def event_row(
     key = dedupe_key(endpoint_id, event)
     smtp_class = None
     if event.kind is Kind.FAILED:
-        canonical = canonical_failure_type(event.fields, event.failure_type, failure_type_zero)
-        if canonical != event.failure_type:
-            event = dataclasses.replace(event, failure_type=canonical)
-        evidence = smtp_evidence(event.fields)
+        event, evidence = read_failed(event, failure_type_zero)
         smtp_class = evidence.smtp_class if evidence is not None else None
     return EventRow(
         dedupe_key=key,
