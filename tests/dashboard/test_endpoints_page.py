@@ -109,12 +109,22 @@ def test_rotating_adds_a_key_that_authenticates_and_retiring_drops_the_old(ui: U
     assert hook_post(ui, NEW_SECRET) == 200
     assert hook_post(ui, JSON_ENDPOINT.secret) == 200  # the old one until retired
 
-    new = fingerprints(page)[1]
-    wrong = ui.post(
-        f"{DETAIL}/keys", data={"csrf": ui.csrf(DETAIL), "action": "retire", "fingerprint": new}
+    # A new key can go too (a secret pasted wrong): the old one is untouched.
+    mistaken = fingerprints(page)[1]
+    undone = ui.post(
+        f"{DETAIL}/keys",
+        data={"csrf": ui.csrf(DETAIL), "action": "retire", "fingerprint": mistaken},
     )
-    assert wrong.status_code == 400
-    assert refusal(wrong.text).startswith(f"only the oldest key ({old}) can be retired")
+    assert undone.status_code == 303
+    assert fingerprints(ui.get(DETAIL).text) == [old]
+    assert hook_post(ui, NEW_SECRET) == 401
+    assert hook_post(ui, JSON_ENDPOINT.secret) == 200
+    again = ui.post(
+        f"{DETAIL}/keys",
+        data={"csrf": ui.csrf(DETAIL), "action": "rotate", "secret": NEW_SECRET},
+    )
+    assert again.status_code == 303
+    new = fingerprints(ui.get(DETAIL).text)[1]
     retired = ui.post(
         f"{DETAIL}/keys", data={"csrf": ui.csrf(DETAIL), "action": "retire", "fingerprint": old}
     )
@@ -127,7 +137,7 @@ def test_rotating_adds_a_key_that_authenticates_and_retiring_drops_the_old(ui: U
         f"{DETAIL}/keys", data={"csrf": ui.csrf(DETAIL), "action": "retire", "fingerprint": new}
     )
     assert last.status_code == 400
-    assert refusal(last.text) == f"{new} is the endpoint's last key; rotate first"
+    assert refusal(last.text) == f"key {new} is the last of endpoint 'json-hooks'; rotate first"
 
 
 def test_the_preview_masks_the_secret(ui: Ui) -> None:

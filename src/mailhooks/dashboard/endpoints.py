@@ -36,7 +36,7 @@ from mailhooks.sender.rules import Verdict
 from mailhooks.sender.secret_text import redactor
 from mailhooks.sender.send import build_body, redacted, send
 from mailhooks.sender.target import parse_target
-from mailhooks.store.endpoints import retire_oldest_key, rotate_key
+from mailhooks.store.endpoints import retire_key, rotate_key
 from mailhooks.views import endpoints as views
 from mailhooks.views.endpoints import EndpointView
 
@@ -118,7 +118,7 @@ class EndpointPages:
         return await self._detail(request, current, await self._view(request))
 
     async def keys(self, request: Request, current: Session, form: Form) -> Response:
-        """Add a key beside the old one (rotate), or retire the oldest by its fingerprint."""
+        """Add a key beside the old one (rotate), or retire one by its fingerprint."""
         view = await self._view(request)
         action = form.get("action", "")
         engine = self.core.engine
@@ -127,17 +127,7 @@ class EndpointPages:
             await run_in_threadpool(rotate_key, engine, view.name, secret)
         elif action == "retire":
             fingerprint = check_text("fingerprint", form.get("fingerprint", "")).strip().lower()
-            prints = [key.fingerprint for key in view.keys]
-            if fingerprint not in prints:
-                raise BadQuery(f"endpoint {view.name!r} has no key {fingerprint[:20]!r}")
-            if len(prints) < 2:
-                raise BadQuery(f"{fingerprint} is the endpoint's last key; rotate first")
-            if fingerprint != prints[0]:
-                raise BadQuery(
-                    f"only the oldest key ({prints[0]}) can be retired; {fingerprint} is the "
-                    "one SocketLabs should switch to"
-                )
-            await run_in_threadpool(retire_oldest_key, engine, view.name)
+            await run_in_threadpool(retire_key, engine, view.name, fingerprint)
         else:
             raise BadQuery("action must be rotate or retire")
         request.app.state.endpoints_changed()  # this process's receiver reloads at once

@@ -134,6 +134,33 @@ def retire_oldest_key(engine: Engine, name: str) -> Endpoint:
     return get_endpoint(engine, name)
 
 
+def retire_key(engine: Engine, name: str, fingerprint: str) -> Endpoint:
+    """Drop the key with this fingerprint (any of them: a new secret pasted wrong goes the
+    same way as an old one); the last key cannot go.
+
+    Raises:
+        InvalidInput: no such key, or it is the endpoint's last.
+    """
+    now = datetime.now(UTC)
+    with write_transaction(engine) as connection:
+        endpoint_id = _require_id(connection, name)
+        keys = connection.execute(
+            select(endpoint_keys.c.id, endpoint_keys.c.digest)
+            .where(endpoint_keys.c.endpoint_id == endpoint_id)
+            .order_by(endpoint_keys.c.id)
+        ).all()
+        chosen = [key.id for key in keys if bytes(key.digest)[:4].hex() == fingerprint]
+        if not chosen:
+            raise InvalidInput(f"endpoint {name!r} has no key {fingerprint[:20]!r}")
+        if len(keys) < 2:
+            raise InvalidInput(f"key {fingerprint} is the last of endpoint {name!r}; rotate first")
+        if len(chosen) > 1:  # two digests sharing 4 bytes: 1 in 4 billion
+            raise InvalidInput(f"two keys of {name!r} share fingerprint {fingerprint}")
+        connection.execute(delete(endpoint_keys).where(endpoint_keys.c.id == chosen[0]))
+        _touch(connection, endpoint_id, now)
+    return get_endpoint(engine, name)
+
+
 def set_failure_type_zero(engine: Engine, name: str, zero: FailureTypeZero) -> Endpoint:
     """Read FailureType 0 this way in new posts; stored events change with `db rebuild`."""
     now = datetime.now(UTC)
