@@ -61,6 +61,29 @@ def test_events_filters_and_json(stocked: str) -> None:
     assert [orjson.loads(line)["kind"] for line in out.splitlines()] == ["failed"]
 
 
+@pytest.mark.parametrize(
+    ("args", "kinds"),
+    [
+        (["--failure-type", "1"], ["failed"]),
+        (["--failure-type", "0"], []),
+        (["--failure-code", "2001"], ["failed"]),
+        (["--failure-code", "2001", "--kind", "failed"], ["failed"]),
+        (["--domain", "example.com"], ["failed", "complaint", "open", "delivered"]),
+        (["--domain", "@EXAMPLE.com", "--address", "b@example.com"], ["complaint"]),
+        (["--domain", "example.org"], []),
+    ],
+)
+def test_events_filter_on_failures_and_domains(
+    stocked: str, args: list[str], kinds: list[str]
+) -> None:
+    for command in ("events", "export"):
+        extra = ["--json"] if command == "events" else []
+        code, out = run(command, *args, *extra, "--database-url", stocked)
+        assert code == 0, out
+        found = [orjson.loads(line)["kind"] for line in out.splitlines()]
+        assert sorted(found) == sorted(kinds), (command, out)
+
+
 def test_message_shows_the_overturned_status_and_timeline(stocked: str) -> None:
     code, out = run("message", "m-1", "--json", "--database-url", stocked)
     assert code == 0
@@ -113,6 +136,9 @@ def test_export_csv_and_ndjson_to_a_file(stocked: str, tmp_path: Path) -> None:
         (["address", "nobody@example.com"], "error: nothing is known about nobody@example.com"),
         (["stats", "--bucket", "week"], "error: --bucket must be hour or day"),
         (["export", "--format", "xml"], "error: --format must be ndjson or csv"),
+        (["events", "--kind", "open", "--failure-type", "1"], "error: --failure-type and"),
+        (["export", "--domain", "a@b.com"], "error: --domain must be a domain name"),
+        (["events", "--domain", " "], "error: --domain must be a domain name"),
     ],
 )
 def test_bad_input_is_one_line(stocked: str, args: list[str], message: str) -> None:

@@ -36,6 +36,22 @@ MessageOption = Annotated[str | None, typer.Option("--message-id", help="Only th
 MailingOption = Annotated[str | None, typer.Option("--mailing-id", help="Only this MailingId")]
 SinceOption = Annotated[str | None, typer.Option(help="Occurred at or after (ISO-8601, UTC)")]
 UntilOption = Annotated[str | None, typer.Option(help="Occurred before (ISO-8601, UTC)")]
+FailureTypeOption = Annotated[
+    int | None,
+    typer.Option(
+        min=0,
+        max=2,
+        help="Only Failed events of this FailureType: 0 temporary, 1 permanent, 2 suppressed",
+    ),
+]
+FailureCodeOption = Annotated[
+    int | None, typer.Option(min=0, help="Only Failed events with this FailureCode")
+]
+DomainOption = Annotated[
+    str | None, typer.Option(help="Only recipients at this domain (example.com)")
+]
+#: Longest domain name DNS allows.
+MAX_DOMAIN = 253
 
 
 def _filter(
@@ -46,9 +62,15 @@ def _filter(
     mailing_id: str | None,
     since: str | None,
     until: str | None,
+    *,
+    failure_type: int | None = None,
+    failure_code: int | None = None,
+    domain: str | None = None,
 ) -> EventFilter:
     from mailhooks.store.queries import EventFilter
 
+    if (failure_type is not None or failure_code is not None) and kind not in (None, Kind.FAILED):
+        fail("--failure-type and --failure-code select Failed events; leave --kind out")
     return EventFilter(
         kind=kind.value if kind else None,
         endpoint=endpoint,
@@ -57,7 +79,20 @@ def _filter(
         mailing_id=mailing_id,
         since=_moment("--since", since),
         until=_moment("--until", until),
+        failure_type=failure_type,
+        failure_code=failure_code,
+        domain=_domain(domain),
     )
+
+
+def _domain(text: str | None) -> str | None:
+    """A recipient domain as the filter takes it: `@example.com` is `example.com`."""
+    if text is None:
+        return None
+    domain = text.strip().removeprefix("@").lower()
+    if not domain or "@" in domain or len(domain) > MAX_DOMAIN:
+        fail(f"--domain must be a domain name like example.com, not {text[:60]!r}")
+    return domain
 
 
 def _moment(option: str, text: str | None) -> datetime | None:
@@ -89,6 +124,9 @@ def events_command(
     mailing_id: MailingOption = None,
     since: SinceOption = None,
     until: UntilOption = None,
+    failure_type: FailureTypeOption = None,
+    failure_code: FailureCodeOption = None,
+    domain: DomainOption = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
     as_json: Json = False,
     database_url: DatabaseUrl = None,
@@ -99,8 +137,11 @@ def events_command(
     """
     from mailhooks.views import reads
 
+    where = _filter(
+        kind, endpoint, address, message_id, mailing_id, since, until,
+        failure_type=failure_type, failure_code=failure_code, domain=domain,
+    )  # fmt: skip
     engine = open_store(database_url)
-    where = _filter(kind, endpoint, address, message_id, mailing_id, since, until)
     rows = reads.events(engine, where, limit=limit)
     if as_json:
         write_json_lines(row.model_dump(mode="json") for row in rows)
@@ -218,6 +259,9 @@ def export_command(
     mailing_id: MailingOption = None,
     since: SinceOption = None,
     until: UntilOption = None,
+    failure_type: FailureTypeOption = None,
+    failure_code: FailureCodeOption = None,
+    domain: DomainOption = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Every matching event, oldest first, streamed; a progress bar when writing a file.
@@ -231,8 +275,11 @@ def export_command(
 
     if export_format not in ("ndjson", "csv"):
         fail("--format must be ndjson or csv")
+    where = _filter(
+        kind, endpoint, address, message_id, mailing_id, since, until,
+        failure_type=failure_type, failure_code=failure_code, domain=domain,
+    )  # fmt: skip
     engine = open_store(database_url)
-    where = _filter(kind, endpoint, address, message_id, mailing_id, since, until)
     total = reads.event_count(engine, where)
     progress = Progress(
         *Progress.get_default_columns()[:1],
