@@ -1,6 +1,7 @@
 """The receiver contract (tests/receiver/case.py) against the library call, through the
 smallest adapter an application could write: `receive`, keep new events in a dict by
-dedupe key, count repeats, write the answer.
+dedupe key, count repeats, write the answer (`answer_for_handler_failure` when keeping
+fails).
 
 So the core passes the very tests mailhooks' own receiver passes; the Django, Flask and
 FastAPI integrations will run the same contract over their own routes.
@@ -8,6 +9,7 @@ FastAPI integrations will run the same contract over their own routes.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -17,10 +19,17 @@ from mailhooks import (
     Accepted,
     EndpointConfig,
     Event,
+    answer_for_handler_failure,
     answer_for_unknown_endpoint,
     receive,
 )
-from tests.receiver.case import CONTRACT_ENDPOINTS, Answer, ReceiverContract, Stored
+from tests.receiver.case import (
+    CONTRACT_ENDPOINTS,
+    Answer,
+    ContractEndpoint,
+    ReceiverContract,
+    Stored,
+)
 
 
 @dataclass
@@ -35,6 +44,7 @@ class TestLibraryCall(ReceiverContract):
 
     endpoints: dict[str, EndpointConfig]
     kept: dict[bytes, Kept]
+    failing: bool
 
     @pytest.fixture(autouse=True)
     def receiver(self) -> None:
@@ -49,6 +59,16 @@ class TestLibraryCall(ReceiverContract):
             for number, endpoint in enumerate(CONTRACT_ENDPOINTS, start=1)
         }
         self.kept = {}
+        self.failing = False
+
+    def add_secret(self, endpoint: ContractEndpoint, secret: str) -> None:
+        config = self.endpoints[endpoint.name]
+        self.endpoints[endpoint.name] = dataclasses.replace(
+            config, secrets=[*config.secrets, secret]
+        )
+
+    def fail_handler(self, failing: bool) -> None:
+        self.failing = failing
 
     def post(
         self,
@@ -62,6 +82,11 @@ class TestLibraryCall(ReceiverContract):
             answer = answer_for_unknown_endpoint(endpoint)
             return Answer(answer.status, answer.text)
         result = receive(body, content_type, config)
+        if isinstance(result, Accepted) and self.failing:
+            answer = answer_for_handler_failure(config.retry_after_s)
+            return Answer(
+                answer.status, answer.text, {k.lower(): v for k, v in answer.headers.items()}
+            )
         if isinstance(result, Accepted):
             seen = self.kept.get(result.dedupe_key)
             if seen is None:

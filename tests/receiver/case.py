@@ -10,6 +10,13 @@ supplies three things:
   SocketLabs would, and return the `Answer` (status and body text);
 - `stored()`: what the store holds now, as `Stored` items.
 
+Two hooks are optional; the tests that need them skip on a receiver without them:
+
+- `add_secret(endpoint, secret)`: make the endpoint accept `secret` beside its own (a key
+  rotation in progress);
+- `fail_handler(failing)`: from now on the application's handler raises (True) or not.
+  An adapter that provides it returns `Answer.headers` too (names in lower case).
+
 Every `test_*` method below then runs against that receiver. The class name has no `Test`
 prefix, so pytest collects the tests only through subclasses. `test_contract.py` runs them
 against mailhooks' own ASGI app in-process; an adapter that serves the receiver from
@@ -39,8 +46,8 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
@@ -78,6 +85,8 @@ KEYS = tuple(
     if key is not None
 )
 WRONG_SECRET = "not-the-key-123"
+#: The key `add_secret` rotates in.
+ROTATED_SECRET = "contract-next-key-Qm3rTz"
 
 VALIDATIONS = ["validation_constructed.json", "validation_v1.form", "validation_moz.form"]
 EVENTS = sorted(
@@ -87,11 +96,14 @@ EVENTS = sorted(
 )
 
 
-class Answer(NamedTuple):
-    """What the receiver answered: the status and the body as text."""
+@dataclass(frozen=True)
+class Answer:
+    """What the receiver answered: the status and the body as text (and, optionally, the
+    headers with lower-case names; they take no part in `==`)."""
 
     status: int
     text: str
+    headers: Mapping[str, str] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -200,20 +212,34 @@ class ReceiverContract(abc.ABC):
         message = orjson.loads(answer.text)["error"]
         assert reason in message
         assert "\n" not in message
-        for key in (*KEYS, WRONG_SECRET):
+        for key in (*KEYS, WRONG_SECRET, ROTATED_SECRET):
             assert key not in answer.text
         return str(message)
 
-    def assert_stored_once(self, fixture: str, fields: Mapping[str, Any], duplicates: int) -> None:
+    def assert_stored_once(
+        self, fixture: str, fields: Mapping[str, Any], duplicates: int | None
+    ) -> None:
+        """One event stored, as posted; `duplicates` None: any count of repeats."""
         (stored,) = self.stored()
         assert stored.endpoint == endpoint_for(fixture).name
         assert stored.type == fields["Type"]
         assert stored.message_id == fields.get("MessageId")
         assert stored.fields == {k: v for k, v in fields.items() if k != "SecretKey"}
-        assert stored.duplicates == duplicates
+        if duplicates is not None:
+            assert stored.duplicates == duplicates
         shown = orjson.dumps(dict(stored.fields)).decode()
-        for key in KEYS:
+        for key in (*KEYS, ROTATED_SECRET):
             assert key not in shown
+
+    # --- optional hooks -----------------------------------------------------------------
+
+    def add_secret(self, endpoint: ContractEndpoint, secret: str) -> None:
+        """Make `endpoint` accept `secret` as well as its own (a key rotation)."""
+        pytest.skip("this receiver's adapter cannot add a secret")
+
+    def fail_handler(self, failing: bool) -> None:
+        """From now on, the application's handler raises (True) or succeeds (False)."""
+        pytest.skip("this receiver's adapter has no handler to fail")
 
     # --- 200: validation ----------------------------------------------------------------
 
@@ -308,3 +334,36 @@ class ReceiverContract(abc.ABC):
         message = self.assert_refused(answer, 415, "is not supported")
         assert f"Content-Type {shown}" in message
         assert self.stored() == []
+
+    # --- key rotation (optional hook: add_secret) ---------------------------------------
+
+    @pytest.mark.parametrize("fixture", ["delivered_sent_test.json", "delivered_v1.form"])
+    def test_during_a_key_rotation_both_keys_are_accepted(self, fixture: str) -> None:
+        """Either key is accepted, and a retry sent with the new key is the same event."""
+        self.add_secret(endpoint_for(fixture), ROTATED_SECRET)
+        old = self.post_fixture(fixture)
+        new = self.post_fixture(fixture, SecretKey=ROTATED_SECRET)
+        assert old == new == accepted_answer(endpoint_for(fixture))
+        self.assert_stored_once(fixture, fields_of(fixture), duplicates=1)
+        wrong = self.post_fixture(fixture, SecretKey=WRONG_SECRET)
+        self.assert_refused(wrong, 401, "SecretKey does not match this endpoint")
+
+    # --- handler failure (optional hook: fail_handler) ----------------------------------
+
+    @pytest.mark.parametrize("fixture", ["failed_constructed.json", "delivered_moz.form"])
+    def test_a_failing_handler_is_a_retryable_503_and_the_retry_is_accepted(
+        self, fixture: str
+    ) -> None:
+        """Never a 500, never a 200: SocketLabs retries, and the retry is handled once."""
+        self.fail_handler(True)
+        failed = self.post_fixture(fixture)
+        self.assert_refused(failed, 503, "the event could not be handled; retry later")
+        assert failed.headers is not None, "an adapter with fail_handler returns headers"
+        assert failed.headers["retry-after"] == "5"
+        assert failed.headers["content-type"] == "application/json"
+        self.fail_handler(False)
+        retry = self.post_fixture(fixture)
+        assert retry == accepted_answer(endpoint_for(fixture))
+        # A store committed before the handler counts the retry as a repeat; a handler that
+        # keeps the event itself never kept the first post. Either way: stored once.
+        self.assert_stored_once(fixture, fields_of(fixture), duplicates=None)

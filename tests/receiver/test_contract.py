@@ -25,11 +25,17 @@ from starlette.types import ASGIApp, Message, Scope
 
 from mailhooks.app import create_app
 from mailhooks.config import Settings
-from mailhooks.store.endpoints import add_endpoint
+from mailhooks.store.endpoints import add_endpoint, rotate_key
 from mailhooks.store.engine import create_store_engine
 from mailhooks.store.migrate import upgrade
 from mailhooks.store.schema import endpoints, events
-from tests.receiver.case import CONTRACT_ENDPOINTS, Answer, ReceiverContract, Stored
+from tests.receiver.case import (
+    CONTRACT_ENDPOINTS,
+    Answer,
+    ContractEndpoint,
+    ReceiverContract,
+    Stored,
+)
 
 
 @contextlib.asynccontextmanager
@@ -63,6 +69,7 @@ class TestMailhooksApp(ReceiverContract):
     portal: BlockingPortal
     client: httpx.AsyncClient
     engine: Engine
+    app: Any
 
     @pytest.fixture(autouse=True)
     def receiver(self, tmp_path: Path) -> Iterator[None]:
@@ -78,7 +85,7 @@ class TestMailhooksApp(ReceiverContract):
                 secret=endpoint.secret,
                 validation_key=endpoint.validation_key,
             )
-        app = create_app(Settings(database_url=url), self.engine)
+        app = self.app = create_app(Settings(database_url=url), self.engine)
         transport = httpx.ASGITransport(app=app)
         try:
             with start_blocking_portal() as self.portal:
@@ -109,6 +116,11 @@ class TestMailhooksApp(ReceiverContract):
         )
         response = self.portal.call(send)
         return Answer(response.status_code, response.text)
+
+    def add_secret(self, endpoint: ContractEndpoint, secret: str) -> None:
+        # As the dashboard rotates a key: store it, and tell the receiver its endpoints changed.
+        rotate_key(self.engine, endpoint.name, secret)
+        self.app.receiver.registry.invalidate()  # the app is HookFastPath, as served
 
     def stored(self) -> list[Stored]:
         query = (

@@ -337,6 +337,15 @@ class Store:
         """The store's engine (shared by every `Store` of this URL)."""
         return store_engine(self.database_url)
 
+    def close(self) -> None:
+        """Close the store's connections (at the application's shutdown)."""
+        with _engines_lock:
+            engine = _engines.pop(self.database_url, None)
+        if engine is not None:
+            engine.dispose()
+        self._migrated = False
+        self._ready.clear()
+
     def prepare(self, endpoints: Mapping[str, EndpointConfig]) -> None:
         """Check the endpoints' ids, upgrade the schema and set up their rows, now.
 
