@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from importlib import metadata
+
+from packaging.requirements import Requirement
 
 import mailhooks
 
@@ -48,3 +51,13 @@ def test_every_public_name_is_documented() -> None:
     for name in mailhooks.__all__:
         if name != "__version__":
             assert getattr(mailhooks, name).__doc__, name
+
+
+def test_a_plain_install_requires_only_orjson() -> None:
+    """Everything else is an extra. .ci/core_install_check.sh installs the built wheel into an
+    empty venv to check the same end to end (it needs PyPI, for orjson)."""
+    requirements = [Requirement(line) for line in metadata.requires("mailhooks") or []]
+    plain = [requirement.name for requirement in requirements if requirement.marker is None]
+    assert plain == ["orjson"]
+    extras = set(metadata.metadata("mailhooks").get_all("Provides-Extra") or [])
+    assert {"server", "postgres", "django", "flask", "fastapi", "anymail"} <= extras

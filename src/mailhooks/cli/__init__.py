@@ -6,12 +6,16 @@ what it needs when it runs.
 
 from __future__ import annotations
 
-import typer
+from mailhooks.cli.extras import server_extra_required
 
-from mailhooks.cli import check, db, endpoint, query, retention, send, serve, suppress, token
-from mailhooks.cli import doctor as doctor_command
-from mailhooks.cli.common import fail
-from mailhooks.errors import MailhooksError
+# Without the server extra (`pip install mailhooks` alone) this is one line and exit 1.
+with server_extra_required():
+    import typer
+
+    from mailhooks.cli import check, db, endpoint, query, retention, send, serve, suppress, token
+    from mailhooks.cli import doctor as doctor_command
+    from mailhooks.cli.common import fail
+    from mailhooks.errors import MailhooksError
 
 __all__ = ["app", "main"]
 
@@ -23,7 +27,8 @@ for _group in (serve, endpoint, db, suppress, retention, token, query, send, che
 
 
 def main() -> None:
-    try:
-        app()
-    except MailhooksError as error:  # raised before a command's wrapper (in option parsing)
-        fail(error.message)
+    with server_extra_required():  # a command's own imports, if only part of the extra is there
+        try:
+            app()
+        except MailhooksError as error:  # raised before a command's wrapper (in option parsing)
+            fail(error.message)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
 import orjson
 import typer
 
+from mailhooks.cli.extras import missing_extra
 from mailhooks.errors import InvalidInput, MailhooksError, first_line
 from mailhooks.protocol.events import WireFormat
 from mailhooks.store.direct import require_store
@@ -109,12 +110,14 @@ def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 
 def _library_error(error: Exception) -> str | None:
-    """A settings or database error as one line; None for anything else.
+    """A settings or database error, or a missing extra, as one line; None for anything else.
 
     The classes are looked up only if their library was imported: a command that never
     imported SQLAlchemy cannot have raised its errors, and importing it to find out would
     cost more than most commands.
     """
+    if isinstance(error, ImportError):  # psycopg for a PostgreSQL URL, say
+        return missing_extra(error)
     pydantic = sys.modules.get("pydantic")
     if pydantic is not None and isinstance(error, pydantic.ValidationError):
         first = error.errors()[0]
