@@ -34,7 +34,7 @@ lint: $(VENV)/.synced
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(VENV)/.synced
-	$(VENV)/bin/mypy --strict src examples/typed_core.py
+	$(VENV)/bin/mypy --strict src examples/typed_core.py examples/flask_app/app.py examples/fastapi_app/main.py
 
 check: lint typecheck test
 
