@@ -43,6 +43,11 @@ commit_seconds = Histogram(
 failed_commits = Counter(
     "mailhooks_failed_commits", "Batches whose commit failed (answered 503)", registry=registry
 )
+commit_retries = Counter(
+    "mailhooks_commit_retries",
+    "Batch transactions tried again after a deadlock or serialization failure",
+    registry=registry,
+)
 queue_depth = Gauge("mailhooks_queue_depth", "Events waiting for the writer", registry=registry)
 connections_refused = Counter(
     "mailhooks_connections_refused",
@@ -54,5 +59,31 @@ connections_refused = Counter(
 sources_refused = Counter(
     "mailhooks_sources_refused",
     "Posts answered 403 because their source is not in MAILHOOKS_ALLOW_FROM",
+    registry=registry,
+)
+
+# --- mailhooks forward (served by `mailhooks forward run --metrics-port`) ----------------
+forward_lag = Gauge(
+    "mailhooks_forward_lag_events",
+    "Events stored after the sink's position (newest event id minus the position)",
+    ["sink"],
+    registry=registry,
+)
+forward_delivered = Counter(
+    "mailhooks_forward_delivered",
+    "Events the sink acknowledged (a batch resent after a failure counts again)",
+    ["sink"],
+    registry=registry,
+)
+forward_failures = Counter(
+    "mailhooks_forward_failures",
+    "Attempts to deliver a batch (or connect) that ended in SinkUnavailable",
+    ["sink"],
+    registry=registry,
+)
+forward_paused = Gauge(
+    "mailhooks_forward_paused",
+    "1 while the sink is paused after a long outage (still probed), else 0",
+    ["sink"],
     registry=registry,
 )

@@ -29,6 +29,7 @@ SCHEMA_REVISIONS = (
     "0006_failure_type_reading",
     "0007_overview_rollups",
     "0008_suppression_list_order",
+    "0009_forward_positions",
 )
 SCHEMA_HEAD = SCHEMA_REVISIONS[-1]
 

@@ -312,5 +312,20 @@ endpoint_answers = Table(
     UniqueConstraint("hour", "endpoint_id", "answer"),
 )
 
+#: `mailhooks forward`: each sink's durable position in the feed (forward/positions.py).
+forward_positions = Table(
+    "forward_positions",
+    metadata,
+    #: The sink's name, as in `--sink NAME=URL`.
+    Column("sink", String(100), primary_key=True),
+    #: The feed id of the last event the sink acknowledged (or skipped by its filters);
+    #: the loop reads from the next one.
+    Column("last_id", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    #: Set after a long outage (the loop keeps probing); cleared when it delivers again.
+    Column("paused_at", UTCDateTime, nullable=True),
+    Column("paused_reason", Text, nullable=True),
+)
+
 #: The tables store/rollups.py keeps from the events (not `endpoint_answers`).
 EVENT_ROLLUPS = (event_hours, failure_code_hours, domain_days, mailings)
