@@ -12,7 +12,18 @@ from mailhooks.cli.extras import server_extra_required
 with server_extra_required():
     import typer
 
-    from mailhooks.cli import check, db, endpoint, query, retention, send, serve, suppress, token
+    from mailhooks.cli import (
+        check,
+        db,
+        endpoint,
+        forward,
+        query,
+        retention,
+        send,
+        serve,
+        suppress,
+        token,
+    )
     from mailhooks.cli import doctor as doctor_command
     from mailhooks.cli.common import fail
     from mailhooks.errors import MailhooksError
@@ -22,7 +33,9 @@ __all__ = ["app", "main"]
 app = typer.Typer(
     help="Receive, store and query SocketLabs email event notifications.", no_args_is_help=True
 )
-for _group in (serve, endpoint, db, suppress, retention, token, query, send, check, doctor_command):
+for _group in (
+    serve, endpoint, db, suppress, retention, token, query, send, check, doctor_command, forward
+):  # fmt: skip
     _group.register(app)
 
 

@@ -116,3 +116,12 @@ def newest_id(engine: Engine) -> int:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def first_id_received_since(engine: Engine, moment: datetime) -> int | None:
+    """The first event (in feed order) received at or after `moment`; None if none is."""
+    with engine.connect() as connection:
+        found = connection.execute(
+            select(func.min(events.c.id)).where(events.c.received_at >= moment)
+        ).scalar_one()
+    return None if found is None else int(found)
