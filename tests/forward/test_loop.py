@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError
 
 from mailhooks import metrics
 from mailhooks.forward import loop, positions
@@ -255,3 +256,33 @@ def test_read_batch_passes_over_gaps_up_to_the_newest_id(engine: Engine) -> None
     assert [item.id for item in batch.events] == [ids[0], ids[3]]
     assert batch.scanned_to == ids[3] and not batch.full
     assert stored_ids(engine) == [ids[0], ids[3]]
+
+
+def test_a_store_error_is_waited_out_not_fatal(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = add_events(engine, 2)
+    monkeypatch.setattr(loop, "STORE_RETRY_S", 0.01)
+    real_ensure, calls = positions.ensure, [0]
+
+    def flaky(engine: Engine, sink: str) -> positions.Position:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+        return real_ensure(engine, sink)
+
+    monkeypatch.setattr(loop.positions, "ensure", flaky)
+    sink = MemorySink()
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(Forwarder(engine, sink, CONFIG).run(stop))
+        for _ in range(300):
+            if len(sink.received) == len(ids):
+                break
+            await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(scenario())
+    assert [item.id for item in sink.received] == ids

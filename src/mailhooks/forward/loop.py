@@ -26,8 +26,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import DBAPIError
 
 from mailhooks import metrics
+from mailhooks.errors import first_line
 from mailhooks.forward import positions
 from mailhooks.forward.config import SinkConfig
 from mailhooks.forward.sink import Outgoing, Sink, SinkUnavailable
@@ -47,6 +49,8 @@ BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0
 #: Failing for this long without one delivery pauses the sink (it is still probed).
 PAUSE_AFTER_S = 15 * 60.0
+#: How long to wait before reading the store again after a database error.
+STORE_RETRY_S = 2.0
 #: On stop, how long a batch in flight may take to be acknowledged before it is abandoned
 #: (its position is then not moved, and it is sent again next time).
 STOP_GRACE_S = 5.0
@@ -141,11 +145,17 @@ class Forwarder:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; then close the sink."""
-        await asyncio.to_thread(positions.ensure, self.engine, self.name)
         log.info("sink %s: forwarding to %s", self.name, self.config.shown_url)
         try:
             while not stop.is_set():
-                wait = await self.turn(stop)
+                try:
+                    wait = await self.turn(stop)
+                except DBAPIError as error:  # the store restarting, say: read it again later
+                    log.warning(
+                        "sink %s: store unavailable (%s); retrying in %g s",
+                        self.name, first_line(error), STORE_RETRY_S,
+                    )  # fmt: skip
+                    wait = STORE_RETRY_S
                 if wait:
                     await _sleep_unless(stop, wait)
         finally:
