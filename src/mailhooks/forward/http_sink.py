@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -66,6 +67,11 @@ class HttpSink:
         self._client: httpx.AsyncClient | None = None
 
     async def start(self) -> None:
+        # httpx logs every request at INFO, query string included: one line per event, and
+        # the receiver's own parameters in the log. Quiet unless someone set its level.
+        quiet = logging.getLogger("httpx")
+        if quiet.level == logging.NOTSET:
+            quiet.setLevel(logging.WARNING)
         if self._client is None:
             self._client = httpx.AsyncClient(
                 timeout=httpx.Timeout(self.timeout_s),
