@@ -6,8 +6,10 @@ Each test has its own stream and subjects (uuid names), deleted afterwards.
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import nats
 import nats.js.errors
@@ -18,7 +20,19 @@ from nats.js.api import StorageType, StreamConfig
 from mailhooks.errors import ConfigError
 from mailhooks.forward.nats_sink import NatsSink
 from mailhooks.forward.sink import Outgoing, SinkUnavailable
-from tests.forward.brokers import NATS_URL, broker_skip, closed_port, outgoing, run, unique
+from tests.forward.brokers import (
+    NATS_URL,
+    broker_skip,
+    closed_port,
+    filled_store,
+    outgoing,
+    position,
+    run,
+    start_forwarder,
+    stored_events,
+    unique,
+    wait_until,
+)
 
 pytestmark = broker_skip("NATS", NATS_URL)
 
@@ -195,3 +209,42 @@ def test_a_server_that_is_down_is_unavailable_without_the_credentials(
 def test_bad_options_are_config_errors(options: dict[str, str], complaint: str) -> None:
     with pytest.raises(ConfigError, match=complaint):
         NatsSink("bus", NATS_URL, options)
+
+
+def stream_count(names: Names) -> int:
+    async def count() -> int:
+        nc = await nats.connect(NATS_URL)
+        try:
+            return int((await nc.jetstream().stream_info(names.stream)).state.messages)
+        except nats.js.errors.NotFoundError:
+            return 0
+        finally:
+            await nc.close()
+
+    return int(run(count()))
+
+
+@pytest.mark.slow
+def test_forward_run_sigkilled_mid_stream_and_restarted(names: Names, tmp_path: Path) -> None:
+    engine, database_url = filled_store(tmp_path, 3000)
+    events = stored_events(engine)
+    sink = f"bus={NATS_URL}?subject={names.subject}&stream={names.stream}"
+    log = tmp_path / "forward.log"
+    process = start_forwarder(database_url, sink, log, batch=5)
+    try:
+        wait_until(lambda: stream_count(names) >= 300, 30, "300 events in the stream", log)
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+    finally:
+        process.kill()
+    at_kill = stream_count(names)
+    assert at_kill < len(events), "the forwarder finished before the kill"
+    assert position(engine, "bus") <= at_kill
+    process = start_forwarder(database_url, sink, log, batch=5)
+    try:
+        wait_until(lambda: position(engine, "bus") == events[-1].id, 60, "every event", log)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(15)
+    # The batch resent after the kill was dropped by JetStream as duplicate: each event once.
+    assert_received(run(consume(names, len(events))), events, names)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import aio_pika
@@ -16,7 +18,20 @@ from aio_pika.abc import AbstractIncomingMessage, DeliveryMode, ExchangeType
 from mailhooks.errors import ConfigError
 from mailhooks.forward.rabbitmq_sink import RabbitMQSink
 from mailhooks.forward.sink import Outgoing, SinkUnavailable
-from tests.forward.brokers import AMQP_URL, broker_skip, closed_port, outgoing, run, unique
+from tests.forward.brokers import (
+    AMQP_URL,
+    assert_resent_never_skipped,
+    broker_skip,
+    closed_port,
+    filled_store,
+    outgoing,
+    position,
+    run,
+    start_forwarder,
+    stored_events,
+    unique,
+    wait_until,
+)
 
 pytestmark = broker_skip("RabbitMQ", AMQP_URL)
 
@@ -180,3 +195,86 @@ def test_a_wrong_password_is_unavailable_without_the_password(
 def test_bad_options_are_config_errors(options: dict[str, str], complaint: str) -> None:
     with pytest.raises(ConfigError, match=complaint):
         RabbitMQSink("rabbit", AMQP_URL, options)
+
+
+@pytest.fixture
+def bound_queue(exchange: str) -> Iterator[str]:
+    """A durable queue bound to `exchange` with `events.#`, for consumers outside a test's
+    own connection (the forwarder is another process); deleted afterwards."""
+    name = unique("mhtest.q.")
+
+    async def declare() -> None:
+        connection = await aio_pika.connect(AMQP_URL)
+        async with connection:
+            channel = await connection.channel()
+            declared = await channel.declare_exchange(exchange, ExchangeType.TOPIC, durable=True)
+            queue = await channel.declare_queue(name, durable=True)
+            await queue.bind(declared, "events.#")
+
+    async def drop() -> None:
+        connection = await aio_pika.connect(AMQP_URL)
+        async with connection:
+            channel = await connection.channel()
+            await channel.queue_delete(name)
+
+    run(declare())
+    yield name
+    run(drop())
+
+
+def queued(queue: str) -> int:
+    async def count() -> int:
+        connection = await aio_pika.connect(AMQP_URL)
+        async with connection:
+            channel = await connection.channel()
+            declared = await channel.declare_queue(queue, passive=True)
+            return int(declared.declaration_result.message_count or 0)
+
+    return int(run(count()))
+
+
+def drain(queue: str) -> list[AbstractIncomingMessage]:
+    async def read() -> list[AbstractIncomingMessage]:
+        connection = await aio_pika.connect(AMQP_URL)
+        async with connection:
+            channel = await connection.channel()
+            declared = await channel.declare_queue(queue, passive=True)
+            seen = []
+            while (message := await declared.get(fail=False, timeout=5)) is not None:
+                await message.ack()
+                seen.append(message)
+            return seen
+
+    return list(run(read()))
+
+
+@pytest.mark.slow
+def test_forward_run_sigkilled_mid_stream_and_restarted(
+    exchange: str, bound_queue: str, tmp_path: Path
+) -> None:
+    engine, database_url = filled_store(tmp_path, 3000)
+    events = stored_events(engine)
+    sink = f"rabbit={AMQP_URL}?exchange={exchange}"
+    log = tmp_path / "forward.log"
+    process = start_forwarder(database_url, sink, log, batch=5)
+    try:
+        wait_until(lambda: queued(bound_queue) >= 300, 30, "300 events in the queue", log)
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+    finally:
+        process.kill()
+    assert queued(bound_queue) < len(events), "the forwarder finished before the kill"
+    process = start_forwarder(database_url, sink, log, batch=5)
+    try:
+        wait_until(lambda: position(engine, "rabbit") == events[-1].id, 60, "every event", log)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(15)
+    seen = drain(bound_queue)
+    by_key = {event.idempotency_key: event for event in events}
+    # RabbitMQ keeps what was resent after the kill: a repeat has the same message_id (and
+    # body), which is what consumers drop repeats by.
+    for message in seen:
+        assert message.message_id is not None
+        assert message.body == by_key[message.message_id].payload
+    assert_resent_never_skipped([m.message_id or "" for m in seen], events)
