@@ -2,8 +2,9 @@
 
 A request's 2xx waits for the future its event carries; the future is resolved only after
 the transaction holding the event has committed. A failed commit fails every future in it
-(the receiver answers 503 and SocketLabs retries). The queue is bounded: when full, `submit`
-fails at once instead of letting memory grow.
+(the receiver answers 503 and SocketLabs retries); a transaction PostgreSQL rolled back
+to break a deadlock or serialization failure is first tried again. The queue is bounded:
+when full, `submit` fails at once instead of letting memory grow.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import threading
 import time
 from collections import deque
@@ -45,6 +47,8 @@ class WriterStats:
     events: int = 0
     failed_batches: int = 0
     rejected_full: int = 0
+    #: Batches tried again after a deadlock or serialization failure.
+    retried_batches: int = 0
 
 
 class BatchWriter:
@@ -248,21 +252,33 @@ class BatchWriter:
         connection = self._connect()
         self._commit_started = started = time.monotonic()
         try:
-            transaction = connection.begin()
-            try:
-                stored = self._write(connection, rows)
-            except DBAPIError as error:
-                if not (error.connection_invalidated and retry_disconnect):
-                    raise
-                # The connection died before COMMIT was sent (server restart, failover,
-                # pg_terminate_backend), so nothing of this batch landed: one fresh try
-                # before answering 503. A failure *at* commit is ambiguous and not retried.
-                log.warning("store connection lost (%s); reconnecting", first_line(error))
-                self._close_connection()
-                self._commit_started = None
-                self._commit_rows(rows, retry_disconnect=False)
-                return
-            transaction.commit()
+            stored: Sequence[StoredEvent] = ()
+            for attempt in range(1, COMMIT_ATTEMPTS + 1):
+                transaction = connection.begin()
+                written = False
+                try:
+                    stored = self._write(connection, rows)
+                    written = True
+                    transaction.commit()
+                    break
+                except DBAPIError as error:
+                    if attempt < COMMIT_ATTEMPTS and is_conflict(error):
+                        # PostgreSQL rolled the transaction back to break a deadlock or a
+                        # serialization failure: nothing of it landed, so try it all again.
+                        transaction.rollback()
+                        self._back_off_conflict(error, attempt)
+                        self._commit_started = time.monotonic()
+                        continue
+                    if written or not (error.connection_invalidated and retry_disconnect):
+                        raise
+                    # The connection died before COMMIT was sent (server restart, failover,
+                    # pg_terminate_backend), so nothing of this batch landed: one fresh try
+                    # before answering 503. A failure *at* commit is ambiguous and not retried.
+                    log.warning("store connection lost (%s); reconnecting", first_line(error))
+                    self._close_connection()
+                    self._commit_started = None
+                    self._commit_rows(rows, retry_disconnect=False)
+                    return
             metrics.commit_seconds.observe(time.monotonic() - started)
             metrics.duplicates.inc(len(rows) - len(stored))
         except Exception:
@@ -270,6 +286,18 @@ class BatchWriter:
             raise
         finally:
             self._commit_started = None
+
+    def _back_off_conflict(self, error: DBAPIError, attempt: int) -> None:
+        """Wait a random part of a doubling span, so the two sides of a conflict part ways."""
+        metrics.commit_retries.inc()
+        self.stats.retried_batches += 1
+        log.warning(
+            "commit conflict (%s); trying the batch again (%d of %d)",
+            first_line(error),
+            attempt + 1,
+            COMMIT_ATTEMPTS,
+        )
+        time.sleep(random.uniform(0, CONFLICT_BACKOFF_S * 2 ** (attempt - 1)))
 
     def _probe(self) -> None:
         """Commit a write that changes nothing, and tell the waiting readiness checks."""
@@ -358,6 +386,22 @@ class BatchWriter:
             # Idle pooled connections opened before the failure may be just as dead (a
             # network partition leaves them half-open): start the next one from scratch.
             self._engine.dispose()
+
+
+#: SQLSTATEs of a transaction PostgreSQL rolled back to break a conflict between
+#: transactions (serialization_failure, deadlock_detected): nothing of it landed.
+CONFLICT_SQLSTATES = frozenset({"40001", "40P01"})
+#: Tries of one batch's transaction when each ends in such a conflict; after the last,
+#: its posts get 503 and SocketLabs retries them.
+COMMIT_ATTEMPTS = 4
+#: The first retry waits up to this long (a random part of it); each further one up to twice
+#: as long as the one before.
+CONFLICT_BACKOFF_S = 0.05
+
+
+def is_conflict(error: DBAPIError) -> bool:
+    """Whether PostgreSQL rolled the transaction back only to break a conflict."""
+    return getattr(error.orig, "sqlstate", None) in CONFLICT_SQLSTATES
 
 
 #: Why a commit is refused while the writer backs off between reconnection attempts.
