@@ -8,6 +8,7 @@ import base64
 import os
 import re
 from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -227,3 +228,30 @@ def test_not_an_http_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MH_TEST_HOOK_SECRET", new_secret())
     with pytest.raises(ConfigError, match="not an http"):
         HttpSink("crm", "ftp://crm.example/hooks", {"secret_env": "MH_TEST_HOOK_SECRET"})
+
+
+def test_the_receiving_side_snippet_in_the_docs_verifies_our_posts(
+    secret_file: tuple[str, Path],
+) -> None:
+    """docs/operations.md's verification snippet, run as written (with the secret's path
+    put in), accepts what the sink sends and refuses a post signed with another key."""
+    _, path = secret_file
+    text = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    section = text[text.index("### HTTP webhook sink") :]
+    start = section.index("```python\n") + len("```python\n")
+    snippet = section[start : section.index("\n```", start)]
+    namespace: dict[str, Any] = {}
+    exec(snippet.replace("/etc/crm/mailhooks.secret", str(path)), namespace)
+    (event,) = outgoing(1)
+    signed = sink_for("https://crm.example/hooks", path).headers(event, datetime.now(UTC))
+    assert namespace["handle"](event.payload, signed) == 204
+    other = tmp_secret_sink(path.parent, new_secret())
+    forged = other.headers(event, datetime.now(UTC))
+    assert namespace["handle"](event.payload, forged) == 401
+    assert namespace["handle"](event.payload + b" ", signed) == 401
+
+
+def tmp_secret_sink(folder: Path, secret: str) -> HttpSink:
+    path = folder / "other.secret"
+    path.write_text(secret)
+    return sink_for("https://crm.example/hooks", path)
