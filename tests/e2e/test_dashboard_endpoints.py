@@ -13,23 +13,19 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, Request, Route, expect
+from playwright.sync_api import Browser, expect
 
 from mailhooks.store.endpoints import add_endpoint
 from mailhooks.store.engine import create_store_engine
 from mailhooks.store.migrate import upgrade
 from mailhooks.store.tokens import Scope, create_token
+from tests.e2e.test_dashboard import SIZES, TIMEOUT_MS, capture, log_in, only_from
 from tests.receiver.case import JSON_ENDPOINT
 from tests.support import ServerProcess
 
 pytestmark = pytest.mark.slow
-
-TIMEOUT_MS = 10_000
-SIZES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 
 
 def prepared_store(tmp_path: Path) -> tuple[str, str, str]:
@@ -48,46 +44,6 @@ def prepared_store(tmp_path: Path) -> tuple[str, str, str]:
     read = create_token(engine, "viewer", Scope.READ)
     engine.dispose()
     return url, admin, read
-
-
-def only_from(origin: str, blocked: list[str]) -> Callable[[Route, Request], None]:
-    def route(route: Route, request: Request) -> None:
-        parts = urlsplit(request.url)
-        if f"{parts.scheme}://{parts.netloc}" == origin:
-            route.continue_()
-        else:
-            blocked.append(request.url)
-            route.abort()
-
-    return route
-
-
-def log_in(page: Page, origin: str, token: str) -> None:
-    page.goto(f"{origin}/ui/login")
-    page.fill("#token", token)
-    page.click("button[type=submit]")
-    expect(page).to_have_url(f"{origin}/ui/", timeout=TIMEOUT_MS)
-
-
-def capture(browser: Browser, state: Any, url: str, name: str, into: Path) -> None:
-    """Screenshots of the page at `url`, light and dark, desktop and phone width."""
-    for scheme in ("light", "dark"):
-        for size, viewport in SIZES.items():
-            context = browser.new_context(
-                storage_state=state,
-                color_scheme=scheme,
-                viewport=viewport,  # type: ignore[arg-type]
-            )
-            try:
-                page = context.new_page()
-                response = page.goto(url)
-                assert response is not None and response.status == 200
-                if size == "phone":
-                    width = page.evaluate("document.documentElement.scrollWidth")
-                    assert width <= viewport["width"], f"{name} is {width} px wide on a phone"
-                page.screenshot(path=str(into / f"{name}-{scheme}-{size}.png"), full_page=True)
-            finally:
-                context.close()
 
 
 def test_an_admin_previews_and_sends_a_test_event(
