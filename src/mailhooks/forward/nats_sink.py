@@ -33,8 +33,8 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import PubAck, StorageType, StreamConfig
 
-from mailhooks.durations import parse_duration
 from mailhooks.errors import ConfigError
+from mailhooks.forward.options import count_option, seconds_option
 from mailhooks.forward.sink import Outgoing, SinkUnavailable
 
 log = logging.getLogger("mailhooks.forward.nats")
@@ -69,9 +69,9 @@ class NatsSink:
             raise ConfigError(f"sink {name}: subject {self.subject!r} is not a NATS subject")
         if not self.stream or any(c in self.stream for c in " .*>/\\"):
             raise ConfigError(f"sink {name}: stream {self.stream!r} is not a stream name")
-        self.duplicate_window = _seconds(name, options, "duplicate_window", "2m")
-        self.timeout = _seconds(name, options, "timeout", "10s")
-        self.window = _count(name, options, "window", "256")
+        self.duplicate_window = seconds_option(name, options, "duplicate_window", "2m")
+        self.timeout = seconds_option(name, options, "timeout", "10s")
+        self.window = count_option(name, options, "window", "256")
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._last_error: Exception | None = None
@@ -184,20 +184,3 @@ class NatsSink:
         for secret in self._secrets:
             text = text.replace(secret, "******")
         return text[:200]
-
-
-def _seconds(name: str, options: Mapping[str, str], key: str, default: str) -> float:
-    try:
-        seconds = parse_duration(options.get(key, default))
-    except ValueError as error:
-        raise ConfigError(f"sink {name}: {key}: {error}") from None
-    if seconds <= 0:
-        raise ConfigError(f"sink {name}: {key} must be over 0 s")
-    return seconds
-
-
-def _count(name: str, options: Mapping[str, str], key: str, default: str) -> int:
-    raw = options.get(key, default)
-    if not raw.isdigit() or int(raw) < 1:
-        raise ConfigError(f"sink {name}: {key} must be a whole number of at least 1, not {raw!r}")
-    return int(raw)

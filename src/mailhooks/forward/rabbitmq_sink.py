@@ -32,8 +32,8 @@ import aiormq
 import aiormq.abc
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection, DeliveryMode, ExchangeType
 
-from mailhooks.durations import parse_duration
 from mailhooks.errors import ConfigError
+from mailhooks.forward.options import count_option, seconds_option
 from mailhooks.forward.sink import Outgoing, SinkUnavailable
 
 log = logging.getLogger("mailhooks.forward.rabbitmq")
@@ -73,8 +73,8 @@ class RabbitMQSink:
         if mandatory not in ("true", "false"):
             raise ConfigError(f"sink {name}: mandatory must be true or false")
         self.mandatory = mandatory == "true"
-        self.timeout = _seconds(name, options, "timeout", "10s")
-        self.window = _count(name, options, "window", "256")
+        self.timeout = seconds_option(name, options, "timeout", "10s")
+        self.window = count_option(name, options, "window", "256")
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
 
@@ -184,20 +184,3 @@ class RabbitMQSink:
         if self._secret:
             text = text.replace(self._secret, "******")
         return SinkUnavailable(f"sink {self.name}: {what} at {self.where}: {text[:200]}")
-
-
-def _seconds(name: str, options: Mapping[str, str], key: str, default: str) -> float:
-    try:
-        seconds = parse_duration(options.get(key, default))
-    except ValueError as error:
-        raise ConfigError(f"sink {name}: {key}: {error}") from None
-    if seconds <= 0:
-        raise ConfigError(f"sink {name}: {key} must be over 0 s")
-    return seconds
-
-
-def _count(name: str, options: Mapping[str, str], key: str, default: str) -> int:
-    raw = options.get(key, default)
-    if not raw.isdigit() or int(raw) < 1:
-        raise ConfigError(f"sink {name}: {key} must be a whole number of at least 1, not {raw!r}")
-    return int(raw)
