@@ -7,20 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 
 from mailhooks import EndpointConfig, Kind, sample_body
-from mailhooks.integrations.common import Received, Store, open_store
+from mailhooks.integrations.common import Received, Store
 from mailhooks.integrations.fastapi import SocketLabsRouter, socketlabs_router
-from tests.integrations.adapters import Keeper, contract_configs, lower, stored_in, with_secret
+from tests.integrations.adapters import Keeper, lower
 from tests.integrations.cases import IntegrationCases, Served
-from tests.receiver.case import Answer, ContractEndpoint, ReceiverContract, Stored
+from tests.integrations.contract import IntegrationContract, KeptByHandler, KeptByStore
+from tests.receiver.case import Answer
 
 
 class FastAPIServed(Served):
@@ -49,62 +48,24 @@ class FastAPIServed(Served):
         return Answer(response.status_code, response.text, lower(response.headers))
 
 
-class FastAPIContract(ReceiverContract):
-    """The contract through a Blueprint serving the contract's endpoints."""
-
-    router: SocketLabsRouter
-    served: FastAPIServed
-    keeper: Keeper
-
-    def serve(self, store: Store | None = None, **options: Any) -> None:
-        self.keeper = Keeper()
-        self.router = socketlabs_router(
-            contract_configs(), store=store, handler=self.keeper, **options
-        )
-        self.served = FastAPIServed(self.router)
-
-    def post(
+class FastAPIContract(IntegrationContract):
+    def build(
         self,
-        endpoint: str,
-        body: bytes,
-        content_type: str,
-        headers: Mapping[str, str] | None = None,
-    ) -> Answer:
-        return self.served.post(f"/hooks/{endpoint}", body, content_type, headers=headers)
-
-    def add_secret(self, endpoint: ContractEndpoint, secret: str) -> None:
-        with_secret(self.router.endpoints, endpoint, secret)
-
-    def fail_handler(self, failing: bool) -> None:
-        self.keeper.failing = failing
+        configs: dict[str, EndpointConfig],
+        store: Store | None,
+        keeper: Keeper,
+        **options: Any,
+    ) -> tuple[dict[str, EndpointConfig], Served]:
+        router = socketlabs_router(configs, store=store, handler=keeper, **options)
+        return router.endpoints, FastAPIServed(router)
 
 
-class TestFastAPIHandler(FastAPIContract):
-    """Events kept by the handler (Validations delivered to it too)."""
-
-    @pytest.fixture(autouse=True)
-    def receiver(self) -> None:
-        self.serve(deliver_validations=True)
-
-    def stored(self) -> list[Stored]:
-        return self.keeper.stored()
+class TestFastAPIHandler(KeptByHandler, FastAPIContract):
+    pass
 
 
-class TestFastAPIStore(FastAPIContract):
-    """Events kept by the store option, in SQLite."""
-
-    store: Store
-
-    @pytest.fixture(autouse=True)
-    def receiver(self, tmp_path: Path) -> Iterator[None]:
-        self.store = open_store(f"sqlite:///{tmp_path / 'mailhooks.db'}")
-        self.store.prepare(contract_configs())  # as an app would at start-up
-        self.serve(store=self.store)
-        yield
-        self.store.close()
-
-    def stored(self) -> list[Stored]:
-        return stored_in(self.store.engine)
+class TestFastAPIStore(KeptByStore, FastAPIContract):
+    pass
 
 
 class TestFastAPIIntegration(IntegrationCases):

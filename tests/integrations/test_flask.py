@@ -4,20 +4,19 @@ the store option, then the integration cases (tests/integrations/cases.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Any
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from mailhooks import EndpointConfig, Kind, sample_body
-from mailhooks.integrations.common import Received, Store, open_store
+from mailhooks.integrations.common import Received, Store
 from mailhooks.integrations.flask import SocketLabsBlueprint, socketlabs_blueprint
-from tests.integrations.adapters import Keeper, contract_configs, lower, stored_in, with_secret
+from tests.integrations.adapters import Keeper, lower
 from tests.integrations.cases import IntegrationCases, Served
-from tests.receiver.case import Answer, ContractEndpoint, ReceiverContract, Stored
+from tests.integrations.contract import IntegrationContract, KeptByHandler, KeptByStore
+from tests.receiver.case import Answer
 
 
 class FlaskServed(Served):
@@ -46,62 +45,24 @@ class FlaskServed(Served):
         )
 
 
-class FlaskContract(ReceiverContract):
-    """The contract through a Blueprint serving the contract's endpoints."""
-
-    blueprint: SocketLabsBlueprint
-    served: FlaskServed
-    keeper: Keeper
-
-    def serve(self, store: Store | None = None, **options: Any) -> None:
-        self.keeper = Keeper()
-        self.blueprint = socketlabs_blueprint(
-            contract_configs(), store=store, handler=self.keeper, **options
-        )
-        self.served = FlaskServed(self.blueprint)
-
-    def post(
+class FlaskContract(IntegrationContract):
+    def build(
         self,
-        endpoint: str,
-        body: bytes,
-        content_type: str,
-        headers: Mapping[str, str] | None = None,
-    ) -> Answer:
-        return self.served.post(f"/hooks/{endpoint}", body, content_type, headers=headers)
-
-    def add_secret(self, endpoint: ContractEndpoint, secret: str) -> None:
-        with_secret(self.blueprint.endpoints, endpoint, secret)
-
-    def fail_handler(self, failing: bool) -> None:
-        self.keeper.failing = failing
+        configs: dict[str, EndpointConfig],
+        store: Store | None,
+        keeper: Keeper,
+        **options: Any,
+    ) -> tuple[dict[str, EndpointConfig], Served]:
+        blueprint = socketlabs_blueprint(configs, store=store, handler=keeper, **options)
+        return blueprint.endpoints, FlaskServed(blueprint)
 
 
-class TestFlaskHandler(FlaskContract):
-    """Events kept by the handler (Validations delivered to it too)."""
-
-    @pytest.fixture(autouse=True)
-    def receiver(self) -> None:
-        self.serve(deliver_validations=True)
-
-    def stored(self) -> list[Stored]:
-        return self.keeper.stored()
+class TestFlaskHandler(KeptByHandler, FlaskContract):
+    pass
 
 
-class TestFlaskStore(FlaskContract):
-    """Events kept by the store option, in SQLite."""
-
-    store: Store
-
-    @pytest.fixture(autouse=True)
-    def receiver(self, tmp_path: Path) -> Iterator[None]:
-        self.store = open_store(f"sqlite:///{tmp_path / 'mailhooks.db'}")
-        self.store.prepare(contract_configs())  # as an app would at start-up
-        self.serve(store=self.store)
-        yield
-        self.store.close()
-
-    def stored(self) -> list[Stored]:
-        return stored_in(self.store.engine)
+class TestFlaskStore(KeptByStore, FlaskContract):
+    pass
 
 
 class TestFlaskIntegration(IntegrationCases):
